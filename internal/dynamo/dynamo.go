@@ -1,0 +1,229 @@
+// Package dynamo is the production engine of the table port: items, conditional writes,
+// transactions and queries on one DynamoDB table, and its change feed from DynamoDB Streams.
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/example/gdpr/internal/samtemplate"
+	"github.com/example/gdpr/internal/table"
+)
+
+// Client is the part of the DynamoDB API a Table uses; *dynamodb.Client implements it.
+type Client interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Table is the table port on one DynamoDB table.
+type Table struct {
+	db   Client
+	name string
+	def  samtemplate.TableDef
+}
+
+var _ table.Table = (*Table)(nil)
+
+// New returns the table port on the DynamoDB table name, whose indexes def describes.
+func New(db Client, name string, def samtemplate.TableDef) *Table {
+	return &Table{db: db, name: name, def: def}
+}
+
+// Get reads with strong consistency, as the SQLite engine always does.
+func (t *Table) Get(ctx context.Context, k table.Key) (table.Item, error) {
+	if err := table.ValidateKey(k); err != nil {
+		return table.Item{}, err
+	}
+	out, err := t.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      &t.name,
+		Key:            keyAttrs(k),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return table.Item{}, fmt.Errorf("dynamo: get %s: %w", k, err)
+	}
+	if out.Item == nil {
+		return table.Item{}, fmt.Errorf("dynamo: get %s: %w", k, table.ErrNotFound)
+	}
+	return unmarshalItem(out.Item)
+}
+
+func (t *Table) Put(ctx context.Context, it table.Item, c table.Cond) error {
+	if err := table.Validate([]table.Write{table.Put(it, c)}); err != nil {
+		return err
+	}
+	av, err := t.marshal(it)
+	if err != nil {
+		return err
+	}
+	e, err := condition(table.OpPut, c)
+	if err != nil {
+		return err
+	}
+	_, err = t.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 &t.name,
+		Item:                      av,
+		ConditionExpression:       e.Condition(),
+		ExpressionAttributeNames:  e.Names(),
+		ExpressionAttributeValues: e.Values(),
+	})
+	return singleWriteError("put", it.Key, err)
+}
+
+func (t *Table) Delete(ctx context.Context, k table.Key, c table.Cond) error {
+	if err := table.ValidateKey(k); err != nil {
+		return err
+	}
+	e, err := condition(table.OpDelete, c)
+	if err != nil {
+		return err
+	}
+	_, err = t.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 &t.name,
+		Key:                       keyAttrs(k),
+		ConditionExpression:       e.Condition(),
+		ExpressionAttributeNames:  e.Names(),
+		ExpressionAttributeValues: e.Values(),
+	})
+	return singleWriteError("delete", k, err)
+}
+
+// marshal is the DynamoDB item that stores it at its next version. Index keys of the wrong
+// type or empty are refused here, as DynamoDB refuses them, so that emulators that let them
+// through (moto does) and the SQLite engine refuse them too.
+func (t *Table) marshal(it table.Item) (map[string]types.AttributeValue, error) {
+	av, err := marshalItem(it, it.Version+1)
+	if err != nil {
+		return nil, err
+	}
+	for _, ix := range t.def.Indexes {
+		for _, name := range []string{ix.HashKey, ix.RangeKey} {
+			a, ok := av[name]
+			if name == "" || !ok {
+				continue
+			}
+			switch a := a.(type) {
+			case *types.AttributeValueMemberS:
+				if t.def.AttributeTypes[name] == "S" && a.Value != "" {
+					continue
+				}
+			case *types.AttributeValueMemberN:
+				if t.def.AttributeTypes[name] == "N" {
+					continue
+				}
+			}
+			return nil, fmt.Errorf("dynamo: item %s: index key %q is not a non-empty %s", it.Key, name, t.def.AttributeTypes[name])
+		}
+	}
+	return av, nil
+}
+
+func singleWriteError(op string, k table.Key, err error) error {
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ccf):
+		return &table.ConflictError{Index: 0, Key: k}
+	default:
+		return fmt.Errorf("dynamo: %s %s: %w", op, k, err)
+	}
+}
+
+func (t *Table) Transact(ctx context.Context, ws []table.Write) error {
+	if err := table.Validate(ws); err != nil {
+		return err
+	}
+	items := make([]types.TransactWriteItem, len(ws))
+	for i, w := range ws {
+		e, err := condition(w.Op, w.Cond)
+		if err != nil {
+			return fmt.Errorf("dynamo: write %d: %w", i, err)
+		}
+		switch w.Op {
+		case table.OpPut:
+			av, err := t.marshal(w.Item)
+			if err != nil {
+				return err
+			}
+			items[i].Put = &types.Put{
+				TableName:                 &t.name,
+				Item:                      av,
+				ConditionExpression:       e.Condition(),
+				ExpressionAttributeNames:  e.Names(),
+				ExpressionAttributeValues: e.Values(),
+			}
+		case table.OpDelete:
+			items[i].Delete = &types.Delete{
+				TableName:                 &t.name,
+				Key:                       keyAttrs(w.Item.Key),
+				ConditionExpression:       e.Condition(),
+				ExpressionAttributeNames:  e.Names(),
+				ExpressionAttributeValues: e.Values(),
+			}
+		case table.OpCheck:
+			items[i].ConditionCheck = &types.ConditionCheck{
+				TableName:                 &t.name,
+				Key:                       keyAttrs(w.Item.Key),
+				ConditionExpression:       e.Condition(),
+				ExpressionAttributeNames:  e.Names(),
+				ExpressionAttributeValues: e.Values(),
+			}
+		default:
+			return fmt.Errorf("dynamo: write %d: unknown op %d", i, w.Op)
+		}
+	}
+	_, err := t.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		// Reasons come in the order of the writes. Other codes (TransactionConflict with a
+		// concurrent transaction, throttling) are engine failures, not failed conditions.
+		for i, r := range tce.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" && i < len(ws) {
+				return &table.ConflictError{Index: i, Key: ws[i].Item.Key}
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("dynamo: transact %d writes: %w", len(ws), err)
+	}
+	return nil
+}
+
+// condition is the condition expression of one write. The empty expression (no condition) is
+// returned for Always, except on a check: DynamoDB requires a condition there, so Always
+// becomes one that every item, present or not, meets.
+func condition(op table.Op, c table.Cond) (expression.Expression, error) {
+	pk := expression.Name(table.AttrPK)
+	var b expression.ConditionBuilder
+	switch c.Kind {
+	case table.Always:
+		if op != table.OpCheck {
+			return expression.Expression{}, nil
+		}
+		b = expression.AttributeNotExists(pk).Or(expression.AttributeExists(pk))
+	case table.IfAbsent:
+		b = expression.AttributeNotExists(pk)
+	case table.IfExists:
+		b = expression.AttributeExists(pk)
+	case table.IfVersion:
+		b = expression.Name(table.AttrVersion).Equal(expression.Value(c.Version))
+	default:
+		return expression.Expression{}, fmt.Errorf("unknown condition kind %d", c.Kind)
+	}
+	e, err := expression.NewBuilder().WithCondition(b).Build()
+	if err != nil {
+		return expression.Expression{}, fmt.Errorf("condition: %w", err)
+	}
+	return e, nil
+}

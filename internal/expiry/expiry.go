@@ -1,0 +1,48 @@
+// Package expiry marks items for deletion: the TTL attribute DynamoDB acts on, and the
+// expiry index the retention job reads so that its cost grows with what expires, not with the table.
+package expiry
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/example/gdpr/internal/table"
+)
+
+// IndexName is the table's expiry index (template.yaml).
+const IndexName = "Expiry"
+
+// Attrs are embedded in any stored entity that expires.
+type Attrs struct {
+	// TTL is the epoch second after which the item is deleted (table.AttrTTL).
+	TTL int64 `json:"ttl,omitempty"`
+	// XPK groups a tenant's expiring items by UTC day; XSK orders them by time within it.
+	XPK string `json:"xpk,omitempty"`
+	XSK string `json:"xsk,omitempty"`
+}
+
+// At returns the attributes of an item of tenant that expires at t.
+func At(tenant string, key table.Key, t time.Time) Attrs {
+	t = t.UTC()
+	return Attrs{
+		TTL: t.Unix(),
+		XPK: DayPK(tenant, t),
+		XSK: fmt.Sprintf("%010d#%s#%s", t.Unix(), key.PK, key.SK),
+	}
+}
+
+// DayPK is the expiry index partition of tenant's items expiring on t's UTC day.
+func DayPK(tenant string, t time.Time) string {
+	return "T#" + tenant + "#X#" + t.UTC().Format(time.DateOnly)
+}
+
+// Until is the expiry index sort key bound that selects items expired at t.
+func Until(t time.Time) string {
+	return fmt.Sprintf("%010d#~", t.Unix())
+}
+
+// Expired tells whether an item with this TTL has expired at now. Engines delete expired
+// items late (DynamoDB within days), so readers check for themselves.
+func (a Attrs) Expired(now time.Time) bool {
+	return a.TTL != 0 && now.Unix() >= a.TTL
+}

@@ -1,0 +1,271 @@
+// Package httpapi is the HTTP layer every API function shares: it takes the API Gateway
+// HTTP API event, checks the caller, decodes strictly, replays idempotent POSTs, and answers
+// JSON or problem+json (RFC 9457). gdprd feeds it the same events, so both homes behave alike.
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/example/gdpr/internal/apperr"
+	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/secrets"
+	"github.com/example/gdpr/internal/table"
+)
+
+// MaxBody is the largest request body accepted, in bytes.
+const MaxBody = 64 << 10
+
+// Role is what a caller's key lets it do. The authorizer puts it in the request context.
+type Role string
+
+const (
+	RoleNone  Role = ""
+	RoleSite  Role = "site"
+	RoleAdmin Role = "admin"
+)
+
+// Access is who may call a route.
+type Access int
+
+const (
+	// Public routes take no key. Those under /v1/public/{tenant} name their tenant in the path.
+	Public Access = iota
+	// Site routes take a site or an admin key.
+	Site
+	// Admin routes take an admin key.
+	Admin
+)
+
+// Route is one operation: its API Gateway route key ("POST /v1/consents/{subject_id}"),
+// who may call it and what handles it.
+type Route struct {
+	Key    string
+	Access Access
+	Handle func(ctx context.Context, r *Request) (Response, error)
+}
+
+// Response is a successful answer: Body is marshalled as JSON.
+type Response struct {
+	Status  int
+	Body    any
+	Headers map[string]string
+}
+
+// JSON answers status with body.
+func JSON(status int, body any) (Response, error) {
+	return Response{Status: status, Body: body}, nil
+}
+
+// Tenants tells whether a tenant exists, so that a public route naming an unknown tenant is
+// refused before it does anything.
+type Tenants interface {
+	Exists(ctx context.Context, tenant string) (bool, error)
+}
+
+// Config holds what the layer needs.
+type Config struct {
+	Table   table.Table
+	Tenants Tenants
+	Secrets secrets.Master
+	Clock   clock.Clock
+	Log     *slog.Logger
+}
+
+// API dispatches API Gateway events to routes.
+type API struct {
+	cfg    Config
+	routes map[string]Route
+	idem   idempotency
+	cursor cursorSealer
+}
+
+// New builds an API serving routes.
+func New(cfg Config, routes ...Route) *API {
+	a := &API{
+		cfg:    cfg,
+		routes: make(map[string]Route, len(routes)),
+		idem:   idempotency{table: cfg.Table, clock: cfg.Clock},
+		cursor: newCursorSealer(cfg.Secrets.Key(secrets.ForCursor)),
+	}
+	for _, r := range routes {
+		if _, dup := a.routes[r.Key]; dup {
+			panic("httpapi: route registered twice: " + r.Key)
+		}
+		a.routes[r.Key] = r
+	}
+	return a
+}
+
+// RouteKeys lists the route keys served, for the checks that compare them with template.yaml.
+func (a *API) RouteKeys() []string {
+	keys := make([]string, 0, len(a.routes))
+	for k := range a.routes {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Handle is the Lambda handler. It never returns an error: every failure is an HTTP answer.
+func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	start := time.Now()
+	reqID := ev.RequestContext.RequestID
+	if reqID == "" {
+		reqID = "req-" + base64.RawURLEncoding.EncodeToString(secrets.Random(12))
+	}
+	r := &Request{Event: &ev, RequestID: reqID, api: a}
+	resp := a.serve(ctx, r)
+	if resp.Headers == nil {
+		resp.Headers = map[string]string{}
+	}
+	resp.Headers["X-Request-Id"] = reqID
+	// Ids and codes only: bodies, paths with subject ids and addresses stay out of logs.
+	a.cfg.Log.LogAttrs(ctx, slog.LevelInfo, "request",
+		slog.String("request_id", reqID),
+		slog.String("route", ev.RouteKey),
+		slog.String("tenant", r.Tenant),
+		slog.Int("status", resp.StatusCode),
+		slog.Int64("duration_us", time.Since(start).Microseconds()),
+	)
+	return resp, nil
+}
+
+func (a *API) serve(ctx context.Context, r *Request) events.APIGatewayV2HTTPResponse {
+	route, ok := a.routes[r.Event.RouteKey]
+	if !ok {
+		return a.problem(r, apperr.New(apperr.NotFound, apperr.CodeNotFound, "No such route."))
+	}
+	if err := a.authorize(ctx, r, route); err != nil {
+		return a.problem(r, err)
+	}
+	body, err := r.body()
+	if err != nil {
+		return a.problem(r, err)
+	}
+	r.raw = body
+
+	if r.Event.RequestContext.HTTP.Method == http.MethodPost && r.Header("Idempotency-Key") != "" {
+		return a.idempotent(ctx, r, route)
+	}
+	return a.run(ctx, r, route)
+}
+
+// run calls the route's handler and renders what it returns.
+func (a *API) run(ctx context.Context, r *Request, route Route) events.APIGatewayV2HTTPResponse {
+	resp, err := route.Handle(ctx, r)
+	if err != nil {
+		return a.problem(r, err)
+	}
+	return render(resp)
+}
+
+func (a *API) authorize(ctx context.Context, r *Request, route Route) error {
+	if route.Access == Public {
+		t := r.Path("tenant")
+		if t == "" {
+			return nil
+		}
+		exists, err := a.cfg.Tenants.Exists(ctx, t)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return apperr.New(apperr.NotFound, "tenant_not_found", "No such tenant.")
+		}
+		r.Tenant = t
+		return nil
+	}
+	var lambdaCtx map[string]any
+	if au := r.Event.RequestContext.Authorizer; au != nil {
+		lambdaCtx = au.Lambda
+	}
+	tenant, _ := lambdaCtx["tenant"].(string)
+	role, _ := lambdaCtx["role"].(string)
+	if tenant == "" || (Role(role) != RoleSite && Role(role) != RoleAdmin) {
+		return apperr.New(apperr.Unauthenticated, apperr.CodeUnauthenticated, "A valid API key is required.")
+	}
+	if route.Access == Admin && Role(role) != RoleAdmin {
+		return apperr.New(apperr.Forbidden, apperr.CodeForbidden, "This route needs an admin key.")
+	}
+	r.Tenant, r.Role = tenant, Role(role)
+	return nil
+}
+
+func render(resp Response) events.APIGatewayV2HTTPResponse {
+	out := events.APIGatewayV2HTTPResponse{StatusCode: resp.Status, Headers: map[string]string{}}
+	for k, v := range resp.Headers {
+		out.Headers[k] = v
+	}
+	if resp.Body != nil {
+		b, err := json.Marshal(resp.Body)
+		if err != nil {
+			return problemResponse("", apperr.New(apperr.Internal, apperr.CodeInternal, "The response could not be encoded."))
+		}
+		out.Body = string(b)
+		out.Headers["Content-Type"] = "application/json"
+	}
+	return out
+}
+
+// status maps each kind of application error to its HTTP status: the one place that does.
+var status = map[apperr.Kind]int{
+	apperr.Internal:        http.StatusInternalServerError,
+	apperr.Invalid:         http.StatusBadRequest,
+	apperr.Unauthenticated: http.StatusUnauthorized,
+	apperr.Forbidden:       http.StatusForbidden,
+	apperr.NotFound:        http.StatusNotFound,
+	apperr.Conflict:        http.StatusConflict,
+	apperr.Gone:            http.StatusGone,
+	apperr.TooLarge:        http.StatusRequestEntityTooLarge,
+	apperr.Unprocessable:   http.StatusUnprocessableEntity,
+	apperr.Locked:          http.StatusLocked,
+	apperr.RateLimited:     http.StatusTooManyRequests,
+}
+
+// Status is the HTTP status of err.
+func Status(err error) int { return status[apperr.KindOf(err)] }
+
+type problemBody struct {
+	Type   string              `json:"type"`
+	Title  string              `json:"title"`
+	Status int                 `json:"status"`
+	Detail string              `json:"detail"`
+	Code   string              `json:"code"`
+	Errors []apperr.FieldError `json:"errors,omitempty"`
+}
+
+// problem renders err as problem+json. Errors that are not application errors are logged
+// (their text names ids, never personal data) and reach the client only as "internal".
+func (a *API) problem(r *Request, err error) events.APIGatewayV2HTTPResponse {
+	e, ok := apperr.From(err)
+	if !ok || e.Kind == apperr.Internal {
+		a.cfg.Log.Error("internal error", slog.String("request_id", r.RequestID), slog.String("route", r.Event.RouteKey), slog.String("error", err.Error()))
+		e = apperr.New(apperr.Internal, apperr.CodeInternal, "Something went wrong on our side; the request id identifies it.")
+	}
+	return problemResponse(r.RequestID, e)
+}
+
+func problemResponse(reqID string, e *apperr.Error) events.APIGatewayV2HTTPResponse {
+	st := status[e.Kind]
+	b, _ := json.Marshal(problemBody{
+		Type:   "https://gdpr.example/problems/" + strings.ReplaceAll(e.Code, "_", "-"),
+		Title:  http.StatusText(st),
+		Status: st,
+		Detail: e.Message,
+		Code:   e.Code,
+		Errors: e.Fields,
+	})
+	h := map[string]string{"Content-Type": "application/problem+json"}
+	if e.RetryAfter > 0 {
+		h["Retry-After"] = strconv.Itoa(int((e.RetryAfter + time.Second - 1) / time.Second))
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: st, Headers: h, Body: string(b)}
+}

@@ -1,0 +1,373 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	gdpr "github.com/example/gdpr"
+	"github.com/example/gdpr/internal/apperr"
+	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/samtemplate"
+	"github.com/example/gdpr/internal/secrets"
+	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/table"
+)
+
+// fixture is an API with a few routes over a real SQLite table.
+type fixture struct {
+	api   *httpapi.API
+	db    *sqlite.DB
+	calls atomic.Int64 // how often the counted route's handler ran
+	clock *clock.Settable
+}
+
+type tenantsOf map[string]bool
+
+func (t tenantsOf) Exists(_ context.Context, id string) (bool, error) { return t[id], nil }
+
+type echoBody struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	tpl, err := samtemplate.Parse(gdpr.Template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := tpl.Table("Table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "gdpr.db"), def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	m, err := secrets.New([]byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{db: db, clock: &clock.Settable{}}
+	f.api = httpapi.New(httpapi.Config{
+		Table:   db,
+		Tenants: tenantsOf{"acme": true},
+		Secrets: m,
+		Clock:   f.clock,
+		Log:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
+	},
+		httpapi.Route{Key: "POST /v1/echo", Access: httpapi.Site, Handle: func(_ context.Context, r *httpapi.Request) (httpapi.Response, error) {
+			f.calls.Add(1)
+			var b echoBody
+			if err := r.Decode(&b); err != nil {
+				return httpapi.Response{}, err
+			}
+			if b.Name == "boom" {
+				return httpapi.Response{}, errors.New("engine failure naming ann@example.org")
+			}
+			return httpapi.JSON(http.StatusCreated, map[string]any{"tenant": r.Tenant, "name": b.Name, "n": f.calls.Load()})
+		}},
+		httpapi.Route{Key: "GET /v1/admin", Access: httpapi.Admin, Handle: func(context.Context, *httpapi.Request) (httpapi.Response, error) {
+			return httpapi.JSON(http.StatusOK, map[string]string{"ok": "yes"})
+		}},
+		httpapi.Route{Key: "GET /v1/public/{tenant}/x", Access: httpapi.Public, Handle: func(_ context.Context, r *httpapi.Request) (httpapi.Response, error) {
+			return httpapi.JSON(http.StatusOK, map[string]string{"tenant": r.Tenant})
+		}},
+		httpapi.Route{Key: "GET /v1/list", Access: httpapi.Site, Handle: func(_ context.Context, r *httpapi.Request) (httpapi.Response, error) {
+			limit, err := r.Limit()
+			if err != nil {
+				return httpapi.Response{}, err
+			}
+			cur, err := r.Cursor("list")
+			if err != nil {
+				return httpapi.Response{}, err
+			}
+			page, err := db.Query(context.Background(), table.Query{PK: "T#" + r.Tenant + "#L", Limit: limit, Cursor: cur})
+			if err != nil {
+				return httpapi.Response{}, err
+			}
+			items := []string{}
+			for _, it := range page.Items {
+				items = append(items, it.SK)
+			}
+			return r.List(items, page.Next, "list")
+		}},
+	)
+	return f
+}
+
+func event(method, routeKey, path, body string, lambdaCtx map[string]any) events.APIGatewayV2HTTPRequest {
+	ev := events.APIGatewayV2HTTPRequest{
+		Version:  "2.0",
+		RouteKey: routeKey,
+		RawPath:  path,
+		Headers:  map[string]string{"content-type": "application/json"},
+		Body:     body,
+	}
+	ev.RequestContext.HTTP.Method = method
+	ev.RequestContext.RequestID = "rid-1"
+	if lambdaCtx != nil {
+		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: lambdaCtx}
+	}
+	return ev
+}
+
+var site = map[string]any{"tenant": "acme", "role": "site"}
+
+func call(t *testing.T, f *fixture, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, map[string]any) {
+	t.Helper()
+	resp, err := f.api.Handle(context.Background(), ev)
+	if err != nil {
+		t.Fatalf("Handle returned an error: %v", err)
+	}
+	if got := resp.Headers["X-Request-Id"]; got == "" {
+		t.Fatalf("no X-Request-Id header")
+	}
+	var body map[string]any
+	if resp.Body != "" {
+		if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+			t.Fatalf("body is not a JSON object: %q", resp.Body)
+		}
+	}
+	return resp, body
+}
+
+func wantProblem(t *testing.T, resp events.APIGatewayV2HTTPResponse, body map[string]any, status int, code string) {
+	t.Helper()
+	if got := resp.StatusCode; got != status {
+		t.Fatalf("status = %d, want %d (%s)", got, status, resp.Body)
+	}
+	if got := resp.Headers["Content-Type"]; got != "application/problem+json" {
+		t.Fatalf("content type = %q", got)
+	}
+	if got := body["code"]; got != code {
+		t.Fatalf("code = %v, want %s", got, code)
+	}
+	for _, k := range []string{"type", "title", "status", "detail"} {
+		if _, ok := body[k]; !ok {
+			t.Fatalf("problem lacks %q: %s", k, resp.Body)
+		}
+	}
+}
+
+func TestAuth(t *testing.T) {
+	f := newFixture(t)
+	t.Run("MissingKey", func(t *testing.T) {
+		resp, body := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, nil))
+		wantProblem(t, resp, body, 401, "unauthenticated")
+	})
+	t.Run("UnknownKey", func(t *testing.T) {
+		resp, body := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, map[string]any{"tenant": "", "role": ""}))
+		wantProblem(t, resp, body, 401, "unauthenticated")
+	})
+	t.Run("SiteKeyOnAdminRoute", func(t *testing.T) {
+		resp, body := call(t, f, event("GET", "GET /v1/admin", "/v1/admin", "", site))
+		wantProblem(t, resp, body, 403, "forbidden")
+	})
+	t.Run("AdminKeyOnSiteRoute", func(t *testing.T) {
+		resp, _ := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, map[string]any{"tenant": "acme", "role": "admin"}))
+		if resp.StatusCode != 201 {
+			t.Fatalf("status = %d", resp.StatusCode)
+		}
+	})
+	t.Run("PublicUnknownTenant", func(t *testing.T) {
+		ev := event("GET", "GET /v1/public/{tenant}/x", "/v1/public/nope/x", "", nil)
+		ev.PathParameters = map[string]string{"tenant": "nope"}
+		resp, body := call(t, f, ev)
+		wantProblem(t, resp, body, 404, "tenant_not_found")
+	})
+	t.Run("PublicKnownTenant", func(t *testing.T) {
+		ev := event("GET", "GET /v1/public/{tenant}/x", "/v1/public/acme/x", "", nil)
+		ev.PathParameters = map[string]string{"tenant": "acme"}
+		resp, body := call(t, f, ev)
+		if resp.StatusCode != 200 || body["tenant"] != "acme" {
+			t.Fatalf("got %d %s", resp.StatusCode, resp.Body)
+		}
+	})
+	t.Run("UnknownRoute", func(t *testing.T) {
+		resp, body := call(t, f, event("GET", "GET /v1/nothing", "/v1/nothing", "", site))
+		wantProblem(t, resp, body, 404, "not_found")
+	})
+}
+
+func TestBadInput(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		code       string
+	}{
+		{"Empty", "", 400, "invalid_json"},
+		{"Malformed", `{"name":`, 400, "invalid_json"},
+		{"Syntax", `{"name" "a"}`, 400, "invalid_json"},
+		{"WrongType", `{"name":42}`, 400, "invalid_json"},
+		{"UnknownField", `{"name":"a","admin":true}`, 400, "invalid_json"},
+		{"TwoValues", `{"name":"a"}{"name":"b"}`, 400, "invalid_json"},
+		{"NotObject", `[1,2]`, 400, "invalid_json"},
+		{"TooLarge", `{"name":"` + strings.Repeat("x", httpapi.MaxBody) + `"}`, 413, "payload_too_large"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.calls.Load()
+			resp, body := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", tc.body, site))
+			wantProblem(t, resp, body, tc.status, tc.code)
+			if tc.status == 413 && f.calls.Load() != before {
+				t.Fatalf("handler ran for an oversized body")
+			}
+		})
+	}
+	t.Run("WrongTypeNamesField", func(t *testing.T) {
+		_, body := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"count":"many"}`, site))
+		errs, _ := body["errors"].([]any)
+		if len(errs) != 1 || errs[0].(map[string]any)["field"] != "count" {
+			t.Fatalf("errors = %v", body["errors"])
+		}
+		if strings.Contains(body["detail"].(string), "many") {
+			t.Fatalf("detail repeats the value sent: %v", body["detail"])
+		}
+	})
+	t.Run("InternalErrorHidesText", func(t *testing.T) {
+		resp, body := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"name":"boom"}`, site))
+		wantProblem(t, resp, body, 500, "internal")
+		if strings.Contains(resp.Body, "example.org") || strings.Contains(resp.Body, "engine") {
+			t.Fatalf("internal error text reached the client: %s", resp.Body)
+		}
+	})
+}
+
+func TestIdempotency(t *testing.T) {
+	f := newFixture(t)
+	post := func(key, body string) (events.APIGatewayV2HTTPResponse, map[string]any) {
+		ev := event("POST", "POST /v1/echo", "/v1/echo", body, site)
+		ev.Headers["idempotency-key"] = key
+		return call(t, f, ev)
+	}
+	first, b1 := post("k1", `{"name":"a"}`)
+	if first.StatusCode != 201 {
+		t.Fatalf("first: %d %s", first.StatusCode, first.Body)
+	}
+	t.Run("ReplaySameBody", func(t *testing.T) {
+		again, b2 := post("k1", `{"name":"a"}`)
+		if again.StatusCode != first.StatusCode || again.Body != first.Body {
+			t.Fatalf("replay = %d %s, want %d %s", again.StatusCode, again.Body, first.StatusCode, first.Body)
+		}
+		if b1["n"] != b2["n"] || f.calls.Load() != 1 {
+			t.Fatalf("handler ran again: calls = %d", f.calls.Load())
+		}
+	})
+	t.Run("ReuseWithOtherBody", func(t *testing.T) {
+		resp, body := post("k1", `{"name":"b"}`)
+		wantProblem(t, resp, body, 422, "idempotency_key_reused")
+	})
+	t.Run("OtherTenantSameKey", func(t *testing.T) {
+		ev := event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, map[string]any{"tenant": "other", "role": "site"})
+		ev.Headers["idempotency-key"] = "k1"
+		resp, _ := call(t, f, ev)
+		if resp.StatusCode != 201 {
+			t.Fatalf("keys are per tenant, got %d", resp.StatusCode)
+		}
+	})
+	t.Run("ErrorsAreReplayedToo", func(t *testing.T) {
+		r1, _ := post("k2", `{"name":1}`)
+		r2, _ := post("k2", `{"name":1}`)
+		if r1.StatusCode != 400 || r2.StatusCode != 400 || r1.Body != r2.Body {
+			t.Fatalf("got %d/%d", r1.StatusCode, r2.StatusCode)
+		}
+	})
+	t.Run("ServerErrorsAreNotKept", func(t *testing.T) {
+		before := f.calls.Load()
+		post("k3", `{"name":"boom"}`)
+		post("k3", `{"name":"boom"}`)
+		if got := f.calls.Load() - before; got != 2 {
+			t.Fatalf("handler ran %d times, want 2 (a 5xx must not be replayed)", got)
+		}
+	})
+	t.Run("ExpiresAfter24h", func(t *testing.T) {
+		f.clock.Set(f.clock.Now().Add(httpapi.IdempotencyTTL + 1))
+		defer f.clock.Reset()
+		before := f.calls.Load()
+		resp, _ := post("k1", `{"name":"b"}`)
+		if resp.StatusCode != 201 || f.calls.Load() != before+1 {
+			t.Fatalf("an expired key was not forgotten: %d", resp.StatusCode)
+		}
+	})
+}
+
+func TestCursor(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		it, _ := table.NewItem(table.Key{PK: "T#acme#L", SK: string(rune('a' + i))}, 0, map[string]int{"i": i})
+		if err := f.db.Put(ctx, it, table.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func(query map[string]string, lambdaCtx map[string]any) (events.APIGatewayV2HTTPResponse, map[string]any) {
+		ev := event("GET", "GET /v1/list", "/v1/list", "", lambdaCtx)
+		ev.QueryStringParameters = query
+		return call(t, f, ev)
+	}
+	var all []any
+	cursor := ""
+	for pages := 0; ; pages++ {
+		q := map[string]string{"limit": "2"}
+		if cursor != "" {
+			q["cursor"] = cursor
+		}
+		resp, body := list(q, site)
+		if resp.StatusCode != 200 {
+			t.Fatalf("page %d: %d %s", pages, resp.StatusCode, resp.Body)
+		}
+		all = append(all, body["items"].([]any)...)
+		next, ok := body["next_cursor"].(string)
+		if !ok {
+			break
+		}
+		if strings.Contains(next, "acme") || strings.Contains(next, "T#") {
+			t.Fatalf("cursor is readable: %s", next)
+		}
+		cursor = next
+	}
+	if got, want := len(all), 5; got != want {
+		t.Fatalf("paged %d items, want %d", got, want)
+	}
+	_, first := list(map[string]string{"limit": "2"}, site)
+	sealed := first["next_cursor"].(string)
+	t.Run("Forged", func(t *testing.T) {
+		resp, body := list(map[string]string{"cursor": sealed[:len(sealed)-2] + "xx"}, site)
+		wantProblem(t, resp, body, 400, "invalid_cursor")
+	})
+	t.Run("OtherTenant", func(t *testing.T) {
+		resp, body := list(map[string]string{"cursor": sealed}, map[string]any{"tenant": "other", "role": "site"})
+		wantProblem(t, resp, body, 400, "invalid_cursor")
+	})
+	t.Run("BadLimit", func(t *testing.T) {
+		for _, l := range []string{"0", "501", "x", "-1"} {
+			resp, body := list(map[string]string{"limit": l}, site)
+			wantProblem(t, resp, body, 400, "validation_failed")
+		}
+	})
+}
+
+func TestFuzzDecodeNeverPanics(t *testing.T) {
+	var v echoBody
+	for _, in := range []string{"", "{", "null", `{"name":null}`, `{"count":1e400}`, "\xff"} {
+		err := httpapi.DecodeJSON([]byte(in), &v)
+		if err != nil {
+			if _, ok := apperr.From(err); !ok {
+				t.Fatalf("%q: not an application error: %v", in, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/example/gdpr/internal/apperr"
+	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/expiry"
+	"github.com/example/gdpr/internal/table"
+)
+
+// IdempotencyTTL is how long a tenant's Idempotency-Key is remembered.
+const IdempotencyTTL = 24 * time.Hour
+
+// maxIdempotencyKey bounds the header so a key cannot bloat the table.
+const maxIdempotencyKey = 255
+
+// idempotency remembers the first answer to each Idempotency-Key of a tenant.
+//
+// A key is first reserved (put if absent), then the handler runs, then its answer replaces
+// the reservation. A concurrent second call sees the reservation and is told to retry, so
+// the handler runs once per key. An answer with a 5xx status is not kept: the reservation is
+// dropped so the client's retry runs again.
+type idempotency struct {
+	table table.Table
+	clock clock.Clock
+}
+
+type idemRecord struct {
+	// Fingerprint is a hash of the route, path and body: the same key with another request is refused.
+	Fingerprint string            `json:"fingerprint"`
+	Done        bool              `json:"done"`
+	Status      int               `json:"status,omitempty"`
+	Body        string            `json:"body,omitempty"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	expiry.Attrs
+}
+
+func idemKey(tenant, key string) table.Key {
+	h := sha256.Sum256([]byte(key))
+	return table.Key{PK: "T#" + tenant + "#IDEM#" + base64.RawURLEncoding.EncodeToString(h[:]), SK: "IDEM"}
+}
+
+func fingerprint(r *Request) string {
+	h := sha256.New()
+	h.Write([]byte(r.Event.RouteKey + "\x00" + r.Event.RawPath + "\x00"))
+	h.Write(r.raw)
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+func (a *API) idempotent(ctx context.Context, r *Request, route Route) events.APIGatewayV2HTTPResponse {
+	key := r.Header("Idempotency-Key")
+	if len(key) > maxIdempotencyKey {
+		return a.problem(r, apperr.Validation(apperr.FieldError{Field: "Idempotency-Key", Message: "must be at most 255 characters"}))
+	}
+	k := idemKey(r.Tenant, key)
+	fp := fingerprint(r)
+	now := a.idem.clock.Now()
+
+	reserved, err := a.idem.reserve(ctx, k, fp, r.Tenant, now)
+	if err != nil {
+		return a.problem(r, err)
+	}
+	if !reserved.isNew {
+		rec := reserved.rec
+		switch {
+		case rec.Fingerprint != fp:
+			return a.problem(r, apperr.New(apperr.Unprocessable, apperr.CodeIdempotencyReuse, "This Idempotency-Key was used with another request."))
+		case !rec.Done:
+			e := apperr.New(apperr.Conflict, apperr.CodeIdempotencyBusy, "A request with this Idempotency-Key is still being processed.")
+			e.RetryAfter = time.Second
+			return a.problem(r, e)
+		}
+		h := map[string]string{"Idempotent-Replayed": "true"}
+		for name, v := range rec.Headers {
+			h[name] = v
+		}
+		return events.APIGatewayV2HTTPResponse{StatusCode: rec.Status, Headers: h, Body: rec.Body}
+	}
+
+	resp := a.run(ctx, r, route)
+	if resp.StatusCode >= 500 {
+		// Let the client's retry run the handler again.
+		if err := a.idem.table.Delete(ctx, k, table.VersionIs(reserved.version)); err != nil {
+			a.cfg.Log.Error("idempotency release failed", "request_id", r.RequestID, "error", err.Error())
+		}
+		return resp
+	}
+	rec := reserved.rec
+	rec.Done, rec.Status, rec.Body, rec.Headers = true, resp.StatusCode, resp.Body, resp.Headers
+	it, err := table.NewItem(k, reserved.version, rec)
+	if err == nil {
+		err = a.idem.table.Put(ctx, it, table.VersionIs(reserved.version))
+	}
+	if err != nil {
+		// The work is done; failing to remember the answer only loses replay, so answer anyway.
+		a.cfg.Log.Error("idempotency record failed", "request_id", r.RequestID, "error", err.Error())
+	}
+	return resp
+}
+
+type reservation struct {
+	isNew   bool
+	rec     idemRecord
+	version int64 // the version of the reservation now stored
+}
+
+// reserve stores a pending record for the key, or returns the live record already there.
+func (s idempotency) reserve(ctx context.Context, k table.Key, fp, tenant string, now time.Time) (reservation, error) {
+	for attempt := 0; attempt < 3; attempt++ {
+		cur, err := s.table.Get(ctx, k)
+		var stale int64
+		switch {
+		case err == nil:
+			var rec idemRecord
+			if err := cur.Decode(&rec); err != nil {
+				return reservation{}, err
+			}
+			if !rec.Expired(now) {
+				return reservation{rec: rec, version: cur.Version}, nil
+			}
+			stale = cur.Version // expired but not yet deleted by TTL: take it over
+		case !errors.Is(err, table.ErrNotFound):
+			return reservation{}, err
+		}
+		rec := idemRecord{Fingerprint: fp, Attrs: expiry.At(tenant, k, now.Add(IdempotencyTTL))}
+		it, err := table.NewItem(k, stale, rec)
+		if err != nil {
+			return reservation{}, err
+		}
+		err = s.table.Put(ctx, it, table.VersionIs(stale))
+		if err == nil {
+			return reservation{isNew: true, rec: rec, version: stale + 1}, nil
+		}
+		if !errors.Is(err, table.ErrConflict) {
+			return reservation{}, err
+		}
+		// Someone reserved it between our read and write: read again.
+	}
+	return reservation{}, apperr.New(apperr.Conflict, apperr.CodeIdempotencyBusy, "A request with this Idempotency-Key is still being processed.")
+}

@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/example/gdpr/internal/apperr"
+)
+
+// Request is one call as a route handler sees it.
+type Request struct {
+	Event     *events.APIGatewayV2HTTPRequest
+	RequestID string
+	// Tenant is the caller's tenant: from the key, or from the path on public routes.
+	Tenant string
+	// Role is the caller's role; RoleNone on public routes.
+	Role Role
+
+	raw []byte
+	api *API
+}
+
+// Path returns a path parameter.
+func (r *Request) Path(name string) string { return r.Event.PathParameters[name] }
+
+// Query returns a query string parameter.
+func (r *Request) Query(name string) string { return r.Event.QueryStringParameters[name] }
+
+// Header returns a request header. API Gateway lower-cases header names in HTTP API events.
+func (r *Request) Header(name string) string {
+	if v, ok := r.Event.Headers[strings.ToLower(name)]; ok {
+		return v
+	}
+	return r.Event.Headers[name]
+}
+
+// SourceIP is the caller's address as API Gateway saw it.
+func (r *Request) SourceIP() string { return r.Event.RequestContext.HTTP.SourceIP }
+
+// Body returns the raw request body.
+func (r *Request) Body() []byte { return r.raw }
+
+func (r *Request) body() ([]byte, error) {
+	b := []byte(r.Event.Body)
+	if r.Event.IsBase64Encoded {
+		var err error
+		if b, err = base64.StdEncoding.DecodeString(r.Event.Body); err != nil {
+			return nil, apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "The body is not valid base64.")
+		}
+	}
+	if len(b) > MaxBody {
+		return nil, apperr.New(apperr.TooLarge, apperr.CodeTooLarge, "The body is larger than %d bytes.", MaxBody)
+	}
+	return b, nil
+}
+
+// Decode reads the body as one JSON value into v, refusing unknown fields, wrong types and
+// trailing data. Its errors name fields and offsets, never the values sent.
+func (r *Request) Decode(v any) error {
+	if len(bytes.TrimSpace(r.raw)) == 0 {
+		return apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "The body is empty; a JSON object is required.")
+	}
+	return DecodeJSON(r.raw, v)
+}
+
+// DecodeOptional is Decode for bodies that may be absent: an empty body leaves v as it is.
+func (r *Request) DecodeOptional(v any) error {
+	if len(bytes.TrimSpace(r.raw)) == 0 {
+		return nil
+	}
+	return DecodeJSON(r.raw, v)
+}
+
+// DecodeJSON is the strict decoder every request body goes through. Fuzz targets call it
+// with the route's body type.
+func DecodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "The body holds more than one JSON value.")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "Malformed JSON at byte %d.", syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "The body must be a JSON object.")
+		}
+		e := apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "Field %s has the wrong type.", field)
+		e.Fields = []apperr.FieldError{{Field: field, Message: "must be " + jsonType(typ.Type.Kind().String())}}
+		return e
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "The JSON body ends too early.")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		e := apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "Unknown field %q.", name)
+		e.Fields = []apperr.FieldError{{Field: name, Message: "is not a field of this request"}}
+		return e
+	default:
+		return apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "The body is not valid JSON for this request.")
+	}
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "float32", "float64":
+		return "a number"
+	default:
+		return "of another type"
+	}
+}
+
+// Page limits of list routes.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+// Limit returns the ?limit= parameter, DefaultLimit when absent.
+func (r *Request) Limit() (int, error) {
+	s := r.Query("limit")
+	if s == "" {
+		return DefaultLimit, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxLimit {
+		return 0, apperr.Validation(apperr.FieldError{Field: "limit", Message: fmt.Sprintf("must be an integer from 1 to %d", MaxLimit)})
+	}
+	return n, nil
+}
+
+// Cursor opens the ?cursor= parameter of a list. scope names the list (e.g. the route and
+// its filters) so that a cursor of one list cannot be used on another. "" when absent.
+func (r *Request) Cursor(scope string) (string, error) {
+	c := r.Query("cursor")
+	if c == "" {
+		return "", nil
+	}
+	raw, ok := r.api.cursor.open(r.Tenant, scope, c)
+	if !ok {
+		return "", apperr.New(apperr.Invalid, apperr.CodeInvalidCursor, "The cursor is not one this list issued.")
+	}
+	return raw, nil
+}
+
+// List answers a page of a list: {"items":[...],"next_cursor":"..."}, sealing the table's
+// cursor so that clients can neither read nor forge it.
+func (r *Request) List(items any, next, scope string) (Response, error) {
+	body := struct {
+		Items      any    `json:"items"`
+		NextCursor string `json:"next_cursor,omitempty"`
+	}{Items: items}
+	if next != "" {
+		body.NextCursor = r.api.cursor.seal(r.Tenant, scope, next)
+	}
+	return JSON(200, body)
+}

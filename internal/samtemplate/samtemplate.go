@@ -1,0 +1,144 @@
+// Package samtemplate reads the project's SAM template, the single source of the table's
+// shape, the HTTP routes, the stream triggers and the schedules, so that the local server and
+// the tests build exactly what AWS builds.
+package samtemplate
+
+import (
+	"errors"
+	"fmt"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Template is the parsed template.yaml. CloudFormation short-form tags (!Ref, !Sub, ...) are
+// kept as plain values: this package reads structure, it does not evaluate intrinsics.
+type Template struct {
+	Resources map[string]Resource `yaml:"Resources"`
+	Globals   struct {
+		Function yaml.Node `yaml:"Function"`
+	} `yaml:"Globals"`
+
+	// Filled by Parse from the AWS::Serverless::Function resources, sorted.
+	functions []Function
+	routes    []Route
+	schedules []Schedule
+	streams   []StreamTrigger
+}
+
+// Resource is one resource of the template.
+type Resource struct {
+	Type       string    `yaml:"Type"`
+	Properties yaml.Node `yaml:"Properties"`
+}
+
+// Parse reads a template. It reads every function and event up front, so a malformed route,
+// schedule or stream trigger fails here, once, and the accessors cannot fail.
+func Parse(src []byte) (*Template, error) {
+	var t Template
+	if err := yaml.Unmarshal(src, &t); err != nil {
+		return nil, fmt.Errorf("samtemplate: %w", err)
+	}
+	if len(t.Resources) == 0 {
+		return nil, errors.New("samtemplate: no resources")
+	}
+	if err := t.readFunctions(); err != nil {
+		return nil, fmt.Errorf("samtemplate: %w", err)
+	}
+	return &t, nil
+}
+
+// TableDef is what the engines need to know of a DynamoDB table.
+type TableDef struct {
+	// AttributeTypes maps each key attribute to its DynamoDB type ("S", "N", "B").
+	AttributeTypes map[string]string
+	HashKey        string
+	RangeKey       string
+	Indexes        []IndexDef
+	StreamView     string
+	TTLAttribute   string
+}
+
+// IndexDef is one global secondary index.
+type IndexDef struct {
+	Name     string
+	HashKey  string
+	RangeKey string
+	// Projection is ALL, KEYS_ONLY or INCLUDE.
+	Projection string
+}
+
+type keySchema []struct {
+	AttributeName string `yaml:"AttributeName"`
+	KeyType       string `yaml:"KeyType"`
+}
+
+func (ks keySchema) split() (hash, rng string) {
+	for _, k := range ks {
+		switch k.KeyType {
+		case "HASH":
+			hash = k.AttributeName
+		case "RANGE":
+			rng = k.AttributeName
+		}
+	}
+	return hash, rng
+}
+
+// Table returns the definition of the AWS::DynamoDB::Table with the given logical id.
+func (t *Template) Table(logicalID string) (TableDef, error) {
+	r, ok := t.Resources[logicalID]
+	if !ok || r.Type != "AWS::DynamoDB::Table" {
+		return TableDef{}, fmt.Errorf("samtemplate: no AWS::DynamoDB::Table named %s", logicalID)
+	}
+	var p struct {
+		AttributeDefinitions []struct {
+			AttributeName string `yaml:"AttributeName"`
+			AttributeType string `yaml:"AttributeType"`
+		} `yaml:"AttributeDefinitions"`
+		KeySchema              keySchema `yaml:"KeySchema"`
+		GlobalSecondaryIndexes []struct {
+			IndexName  string    `yaml:"IndexName"`
+			KeySchema  keySchema `yaml:"KeySchema"`
+			Projection struct {
+				ProjectionType string `yaml:"ProjectionType"`
+			} `yaml:"Projection"`
+		} `yaml:"GlobalSecondaryIndexes"`
+		StreamSpecification struct {
+			StreamViewType string `yaml:"StreamViewType"`
+		} `yaml:"StreamSpecification"`
+		TimeToLiveSpecification struct {
+			AttributeName string `yaml:"AttributeName"`
+			Enabled       bool   `yaml:"Enabled"`
+		} `yaml:"TimeToLiveSpecification"`
+	}
+	if err := r.Properties.Decode(&p); err != nil {
+		return TableDef{}, fmt.Errorf("samtemplate: table %s: %w", logicalID, err)
+	}
+	def := TableDef{AttributeTypes: map[string]string{}, StreamView: p.StreamSpecification.StreamViewType}
+	for _, a := range p.AttributeDefinitions {
+		def.AttributeTypes[a.AttributeName] = a.AttributeType
+	}
+	def.HashKey, def.RangeKey = p.KeySchema.split()
+	if def.HashKey == "" {
+		return TableDef{}, fmt.Errorf("samtemplate: table %s has no HASH key", logicalID)
+	}
+	for _, g := range p.GlobalSecondaryIndexes {
+		ix := IndexDef{Name: g.IndexName, Projection: g.Projection.ProjectionType}
+		ix.HashKey, ix.RangeKey = g.KeySchema.split()
+		def.Indexes = append(def.Indexes, ix)
+	}
+	if p.TimeToLiveSpecification.Enabled {
+		def.TTLAttribute = p.TimeToLiveSpecification.AttributeName
+	}
+	return def, nil
+}
+
+// Index returns the index with the given name.
+func (d TableDef) Index(name string) (IndexDef, bool) {
+	for _, ix := range d.Indexes {
+		if ix.Name == name {
+			return ix, true
+		}
+	}
+	return IndexDef{}, false
+}

@@ -1,0 +1,82 @@
+// Package secrets turns the service's one master secret into independent keys, one per use
+// (email lookup, pseudonyms, cursors, links), so that no use can forge another's values.
+package secrets
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+)
+
+// MinLength is the shortest master secret accepted, in bytes.
+const MinLength = 32
+
+// Purposes of derived keys. A purpose's name is part of the derivation: never rename one.
+const (
+	ForEmailLookup = "email-lookup"
+	ForPseudonym   = "pseudonym"
+	ForCursor      = "cursor"
+	ForLinks       = "links"
+	ForTokens      = "tokens"
+)
+
+var purposes = []string{ForEmailLookup, ForPseudonym, ForCursor, ForLinks, ForTokens}
+
+// Master is the master secret, with the key of every purpose derived once.
+type Master struct{ keys map[string][]byte }
+
+// New checks a master secret and derives its keys.
+func New(key []byte) (Master, error) {
+	if len(key) < MinLength {
+		return Master{}, errors.New("secrets: master secret shorter than 32 bytes")
+	}
+	m := Master{keys: make(map[string][]byte, len(purposes))}
+	for _, p := range purposes {
+		k, err := hkdf.Key(sha256.New, key, nil, p, 32)
+		if err != nil {
+			return Master{}, err
+		}
+		m.keys[p] = k
+	}
+	return m, nil
+}
+
+// Generate returns a new random master secret, base64-encoded for storage in a file or
+// environment variable.
+func Generate() string {
+	return base64.RawURLEncoding.EncodeToString(Random(48))
+}
+
+// Random returns n bytes from crypto/rand.
+func Random(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("secrets: crypto/rand failed: " + err.Error()) // never happens on supported platforms
+	}
+	return b
+}
+
+// Key returns the 32-byte key for one purpose. An unknown purpose is a programming error.
+func (m Master) Key(purpose string) []byte {
+	k, ok := m.keys[purpose]
+	if !ok {
+		panic("secrets: unknown purpose " + purpose)
+	}
+	return k
+}
+
+// MAC returns HMAC-SHA256 of msg under the purpose's key.
+func (m Master) MAC(purpose string, msg []byte) []byte {
+	h := hmac.New(sha256.New, m.Key(purpose))
+	h.Write(msg)
+	return h.Sum(nil)
+}
+
+// Hash returns the MAC of s as unpadded base64url: a stable, non-reversible identifier for
+// lookups and pseudonyms.
+func (m Master) Hash(purpose, s string) string {
+	return base64.RawURLEncoding.EncodeToString(m.MAC(purpose, []byte(s)))
+}

@@ -1,0 +1,125 @@
+package tenant_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	gdpr "github.com/example/gdpr"
+	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/samtemplate"
+	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/table"
+	"github.com/example/gdpr/internal/tenant"
+)
+
+func mustStore(t *testing.T) tenant.Store {
+	t.Helper()
+	tpl, err := samtemplate.Parse(gdpr.Template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := tpl.Table("Table")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "gdpr.db"), def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return tenant.Store{Table: db, Clock: clock.System{}}
+}
+
+func TestCreateAndResolve(t *testing.T) {
+	ctx := context.Background()
+	s := mustStore(t)
+	tn, keys, err := s.Create(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(tn.Purposes), 3; got != want {
+		t.Fatalf("default purposes = %d, want %d", got, want)
+	}
+	if p, ok := tn.Purpose("terms"); !ok || !p.Required {
+		t.Fatalf("terms must be a required default purpose")
+	}
+	for _, k := range []string{keys.SiteKey, keys.AdminKey} {
+		// 256 random bits, base64url: 43 characters after the prefix.
+		if i := strings.LastIndex(k, "_"); len(k)-i-1 < 43 {
+			t.Fatalf("key too short: %d random characters", len(k)-i-1)
+		}
+	}
+	t.Run("SiteKey", func(t *testing.T) {
+		id, role, err := s.Resolve(ctx, keys.SiteKey)
+		if err != nil || id != "acme" || role != tenant.RoleSite {
+			t.Fatalf("got %q %q %v", id, role, err)
+		}
+	})
+	t.Run("AdminKey", func(t *testing.T) {
+		id, role, err := s.Resolve(ctx, keys.AdminKey)
+		if err != nil || id != "acme" || role != tenant.RoleAdmin {
+			t.Fatalf("got %q %q %v", id, role, err)
+		}
+	})
+	t.Run("KeysStoredOnlyAsHashes", func(t *testing.T) {
+		page, err := s.Table.Query(ctx, table.Query{PK: "T#acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret := keys.SiteKey[strings.LastIndex(keys.SiteKey, "_")+1:]
+		for _, it := range page.Items {
+			if strings.Contains(string(it.Data), secret) || strings.Contains(it.SK, secret) {
+				t.Fatalf("key stored in clear in %s", it.SK)
+			}
+		}
+	})
+	t.Run("Unknown", func(t *testing.T) {
+		for _, k := range []string{"", "nope", keys.SiteKey + "x", "gk_site_acme_" + strings.Repeat("A", 43), strings.Replace(keys.SiteKey, "site", "admin", 1)} {
+			if _, _, err := s.Resolve(ctx, k); !errors.Is(err, tenant.ErrUnknownKey) {
+				t.Fatalf("Resolve(%.12q...) = %v, want ErrUnknownKey", k, err)
+			}
+		}
+	})
+	t.Run("Duplicate", func(t *testing.T) {
+		if _, _, err := s.Create(ctx, "acme"); !errors.Is(err, tenant.ErrExists) {
+			t.Fatalf("got %v, want ErrExists", err)
+		}
+	})
+	t.Run("InvalidName", func(t *testing.T) {
+		for _, n := range []string{"", "Acme", "a_b", "-a", strings.Repeat("a", 41)} {
+			if _, _, err := s.Create(ctx, n); err == nil {
+				t.Fatalf("Create(%q) accepted", n)
+			}
+		}
+	})
+	t.Run("List", func(t *testing.T) {
+		if _, _, err := s.Create(ctx, "beta"); err != nil {
+			t.Fatal(err)
+		}
+		ids, err := s.List(ctx)
+		if err != nil || strings.Join(ids, ",") != "acme,beta" {
+			t.Fatalf("List = %v %v", ids, err)
+		}
+	})
+	t.Run("Rotate", func(t *testing.T) {
+		fresh, err := s.RotateKeys(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Resolve(ctx, keys.SiteKey); !errors.Is(err, tenant.ErrUnknownKey) {
+			t.Fatalf("old site key still works: %v", err)
+		}
+		if _, _, err := s.Resolve(ctx, keys.AdminKey); !errors.Is(err, tenant.ErrUnknownKey) {
+			t.Fatalf("old admin key still works: %v", err)
+		}
+		if id, role, err := s.Resolve(ctx, fresh.AdminKey); err != nil || id != "acme" || role != tenant.RoleAdmin {
+			t.Fatalf("new admin key: %q %q %v", id, role, err)
+		}
+		if _, err := s.RotateKeys(ctx, "ghost"); !errors.Is(err, tenant.ErrNotFound) {
+			t.Fatalf("rotate unknown tenant: %v", err)
+		}
+	})
+}

@@ -99,8 +99,8 @@ func (t *Table) Delete(ctx context.Context, k table.Key, c table.Cond) error {
 }
 
 // marshal is the DynamoDB item that stores it at its next version. Index keys of the wrong
-// type or empty are refused here, as DynamoDB refuses them, so that emulators that let them
-// through (moto does) and the SQLite engine refuse them too.
+// type or empty are refused here, before DynamoDB would refuse them, because emulators let
+// them through (moto does) and every engine of the port must refuse them alike.
 func (t *Table) marshal(it table.Item) (map[string]types.AttributeValue, error) {
 	av, err := marshalItem(it, it.Version+1)
 	if err != nil {

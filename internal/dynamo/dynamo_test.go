@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
-	"github.com/example/gdpr"
 	"github.com/example/gdpr/internal/dynamo"
 	"github.com/example/gdpr/internal/mototest"
 	"github.com/example/gdpr/internal/samtemplate"
@@ -60,14 +59,7 @@ func setup(t *testing.T) *env {
 	t.Helper()
 	srv := mototest.Start(t)
 	cfg := srv.Config(t)
-	tpl, err := samtemplate.Parse(gdpr.Template)
-	if err != nil {
-		t.Fatal(err)
-	}
-	def, err := tpl.Table("Table")
-	if err != nil {
-		t.Fatal(err)
-	}
+	def := tabletest.Def(t)
 	db := dynamodb.NewFromConfig(cfg)
 	if err := dynamo.CreateTable(context.Background(), db, tableName, def); err != nil {
 		t.Fatal(err)

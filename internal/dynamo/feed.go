@@ -48,6 +48,14 @@ type Feed struct {
 	arn string
 }
 
+// emptyPages is how many empty pages in a row an open shard may answer before a Read takes it
+// as caught up. DynamoDB may answer empty pages for portions of a shard that hold no records
+// before those that do; a gap longer than this delays the records behind it until the shard
+// closes (within hours), when Read follows it to its end. Iterators are not kept from one Read
+// to the next: moto swaps a table's stream for a copy when it rolls a transaction back, and an
+// iterator kept across that would read the dropped copy.
+const emptyPages = 4
+
 var _ table.Feed = (*Feed)(nil)
 
 // NewFeed returns the change feed of the DynamoDB table name.
@@ -98,7 +106,7 @@ func (p position) encode() string {
 }
 
 // Read delivers changes shard by shard until it has limit of them or every readable shard is
-// caught up. An empty answer from an open shard counts as caught up.
+// read to its end or, when open, caught up.
 func (f *Feed) Read(ctx context.Context, after string, limit int) ([]table.Change, string, error) {
 	if limit <= 0 {
 		return nil, after, fmt.Errorf("dynamo: feed read of %d changes", limit)
@@ -201,7 +209,7 @@ func (f *Feed) readShard(ctx context.Context, arn string, s streamtypes.Shard, p
 	}
 	closed := s.SequenceNumberRange != nil && s.SequenceNumberRange.EndingSequenceNumber != nil
 	var changes []table.Change
-	for iter != nil && len(changes) < max {
+	for empty := 0; iter != nil && len(changes) < max && (closed || empty < emptyPages); {
 		out, err := f.streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{
 			ShardIterator: iter,
 			Limit:         aws.Int32(int32(min(max-len(changes), 1000))),
@@ -219,9 +227,10 @@ func (f *Feed) readShard(ctx context.Context, arn string, s streamtypes.Shard, p
 			changes = append(changes, c)
 		}
 		iter = out.NextShardIterator
-		// A closed shard may answer empty pages before its end; an open one has nothing yet.
-		if len(out.Records) == 0 && !closed {
-			break
+		if len(out.Records) == 0 {
+			empty++
+		} else {
+			empty = 0
 		}
 	}
 	if iter == nil {

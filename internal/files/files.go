@@ -75,7 +75,7 @@ func New(dir, baseURL string, secret []byte, clk clock.Clock) (*Store, error) {
 // Put copies r to a temporary file beside the object and renames it into place, so a reader
 // sees the old object or the whole new one, never part of it.
 func (s *Store) Put(ctx context.Context, key, contentType string, r io.Reader) error {
-	if err := ValidateKey(key); err != nil {
+	if err := objects.ValidateKey(key); err != nil {
 		return err
 	}
 	if contentType == "" {
@@ -139,7 +139,7 @@ func (s *Store) createTemp(dir string) (*os.File, error) {
 
 // Get opens the object for reading. ErrNotFound when absent.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := objects.ValidateKey(key); err != nil {
 		return nil, err
 	}
 	f, err := s.open(key)
@@ -182,7 +182,7 @@ func (s *Store) contentType(key string) string {
 // Delete removes the object and then every folder it leaves empty, so that deleted exports
 // leave no trace of their tenant or request ids behind.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := ValidateKey(key); err != nil {
+	if err := objects.ValidateKey(key); err != nil {
 		return err
 	}
 	path := s.path(key)
@@ -209,11 +209,11 @@ func (s *Store) prune(dir string) {
 
 // URL returns a link to ServeHTTP that expires after ttl by the store's clock.
 func (s *Store) URL(ctx context.Context, key string, ttl time.Duration) (string, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := objects.ValidateKey(key); err != nil {
 		return "", err
 	}
-	if ttl <= 0 || ttl > MaxURLTTL {
-		return "", fmt.Errorf("files: link lifetime %s outside (0, %s]", ttl, MaxURLTTL)
+	if ttl <= 0 || ttl > objects.MaxURLTTL {
+		return "", fmt.Errorf("files: link lifetime %s outside (0, %s]", ttl, objects.MaxURLTTL)
 	}
 	expires := s.clk.Now().Add(ttl).Unix()
 	return s.baseURL + LinkPath + key + "?expires=" + strconv.FormatInt(expires, 10) +

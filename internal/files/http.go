@@ -45,7 +45,7 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// URL signs only valid keys; checking again keeps a leaked secret from reaching outside
 	// the folder.
-	if ValidateKey(key) != nil {
+	if objects.ValidateKey(key) != nil {
 		http.Error(w, "This link is not valid.", http.StatusForbidden)
 		return
 	}

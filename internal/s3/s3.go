@@ -15,7 +15,6 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/example/gdpr/internal/files"
 	"github.com/example/gdpr/internal/objects"
 )
 
@@ -50,7 +49,7 @@ func New(client *awss3.Client, bucket, kmsKeyID string) *Store {
 // multipart upload holding a few parts in memory at a time, aborted if r fails so that
 // nothing half written becomes visible.
 func (s *Store) Put(ctx context.Context, key, contentType string, r io.Reader) error {
-	if err := files.ValidateKey(key); err != nil {
+	if err := objects.ValidateKey(key); err != nil {
 		return err
 	}
 	if contentType == "" {
@@ -74,7 +73,7 @@ func (s *Store) Put(ctx context.Context, key, contentType string, r io.Reader) e
 
 // Get opens the object's body as S3 streams it. ErrNotFound when absent.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := files.ValidateKey(key); err != nil {
+	if err := objects.ValidateKey(key); err != nil {
 		return nil, err
 	}
 	out, err := s.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
@@ -89,7 +88,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 
 // Delete removes the object; S3 answers success for an absent key too.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := files.ValidateKey(key); err != nil {
+	if err := objects.ValidateKey(key); err != nil {
 		return err
 	}
 	if _, err := s.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}); err != nil {
@@ -102,11 +101,11 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // signed with a Lambda role's session credentials, it stops working when they expire, even
 // before ttl has passed.
 func (s *Store) URL(ctx context.Context, key string, ttl time.Duration) (string, error) {
-	if err := files.ValidateKey(key); err != nil {
+	if err := objects.ValidateKey(key); err != nil {
 		return "", err
 	}
-	if ttl <= 0 || ttl > files.MaxURLTTL {
-		return "", fmt.Errorf("s3: link lifetime %s outside (0, %s]", ttl, files.MaxURLTTL)
+	if ttl <= 0 || ttl > objects.MaxURLTTL {
+		return "", fmt.Errorf("s3: link lifetime %s outside (0, %s]", ttl, objects.MaxURLTTL)
 	}
 	req, err := s.presign.PresignGetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)},
 		awss3.WithPresignExpires(ttl))

@@ -29,5 +29,6 @@ type Change struct {
 type Feed interface {
 	// Read returns up to limit changes after position after ("" reads from the oldest kept
 	// change) and the position to continue from. Each change is delivered at least once.
+	// A malformed position returns ErrBadCursor; limit is 1 to 1000.
 	Read(ctx context.Context, after string, limit int) ([]Change, string, error)
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Reserved attribute names. Adapters own them; an item's Data must not contain them.
@@ -37,7 +38,8 @@ func (k Key) String() string { return k.PK + "|" + k.SK }
 //
 // Version is 0 for an item that has never been stored; every write stores Version+1, so a
 // caller that read version n and writes with IfVersion(n) leaves version n+1 behind.
-// Secondary index keys and the TTL (AttrTTL, epoch seconds) are ordinary attributes in Data.
+// Secondary index keys and the TTL (AttrTTL, epoch seconds) are ordinary attributes in Data;
+// index key attributes must be non-empty strings.
 type Item struct {
 	Key
 	Version int64
@@ -134,9 +136,12 @@ type Query struct {
 }
 
 // Page is one page of a query.
+//
+// On a KEYS_ONLY index, items carry their Key and the index key attributes only, Version 0.
 type Page struct {
 	Items []Item
-	// Next is the cursor for the next page, or "" when this is the last page. Cursors are
+	// Next is the cursor for the next page, or "" when there is no more. It may be set on the
+	// page holding the last item (DynamoDB does so); the next page is then empty. Cursors are
 	// opaque to callers and valid only for the same query; the HTTP layer seals them before
 	// handing them to clients.
 	Next string
@@ -191,6 +196,12 @@ func Validate(ws []Write) error {
 		if err := ValidateKey(w.Item.Key); err != nil {
 			return fmt.Errorf("table: write %d: %w", i, err)
 		}
+		if w.Op < OpPut || w.Op > OpCheck {
+			return fmt.Errorf("table: write %d: unknown op %d", i, w.Op)
+		}
+		if w.Cond.Kind < Always || w.Cond.Kind > IfVersion {
+			return fmt.Errorf("table: write %d: unknown condition %d", i, w.Cond.Kind)
+		}
 		if seen[w.Item.Key] {
 			return fmt.Errorf("table: write %d: key %s appears twice", i, w.Item.Key)
 		}
@@ -204,10 +215,16 @@ func Validate(ws []Write) error {
 	return nil
 }
 
-// ValidateKey refuses empty key parts, which DynamoDB refuses too.
+// ValidateKey refuses keys DynamoDB refuses (empty, too long) or would rewrite (not UTF-8).
 func ValidateKey(k Key) error {
 	if k.PK == "" || k.SK == "" {
 		return errors.New("table: empty partition or sort key")
+	}
+	if len(k.PK) > 2048 || len(k.SK) > 1024 {
+		return errors.New("table: key longer than DynamoDB allows")
+	}
+	if !utf8.ValidString(k.PK) || !utf8.ValidString(k.SK) {
+		return errors.New("table: key is not UTF-8")
 	}
 	if strings.ContainsRune(k.PK, 0) || strings.ContainsRune(k.SK, 0) {
 		return errors.New("table: key contains NUL")
@@ -215,11 +232,21 @@ func ValidateKey(k Key) error {
 	return nil
 }
 
-// ValidateData refuses attributes that are not a JSON object or that use reserved names.
+// MaxItemData bounds an item's attributes below DynamoDB's 400 KB item limit, so that an item
+// SQLite accepts is one DynamoDB accepts too.
+const MaxItemData = 350 << 10
+
+// ValidateData refuses attributes that are not a JSON object, too large, or that use reserved names.
 func ValidateData(data json.RawMessage) error {
+	if len(data) > MaxItemData {
+		return errors.New("table: item data larger than MaxItemData")
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil || m == nil {
 		return errors.New("table: item data is not a JSON object")
+	}
+	if _, ok := m[""]; ok {
+		return errors.New("table: item data has an attribute with an empty name")
 	}
 	for _, name := range []string{AttrPK, AttrSK, AttrVersion} {
 		if _, ok := m[name]; ok {

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/gdpr/internal/files"
 	"github.com/example/gdpr/internal/objects"
 )
 
@@ -156,12 +155,12 @@ func Run(t *testing.T, newStore func(t *testing.T) objects.Store) {
 
 	t.Run("URLLifetime", func(t *testing.T) {
 		st := newStore(t)
-		for _, ttl := range []time.Duration{0, -time.Second, files.MaxURLTTL + time.Second} {
+		for _, ttl := range []time.Duration{0, -time.Second, objects.MaxURLTTL + time.Second} {
 			if _, err := st.URL(ctx, "url/any.zip", ttl); err == nil {
 				t.Errorf("URL with lifetime %s: no error", ttl)
 			}
 		}
-		if _, err := st.URL(ctx, "url/any.zip", files.MaxURLTTL); err != nil {
+		if _, err := st.URL(ctx, "url/any.zip", objects.MaxURLTTL); err != nil {
 			t.Errorf("URL with the longest lifetime: %v", err)
 		}
 	})
@@ -169,19 +168,19 @@ func Run(t *testing.T, newStore func(t *testing.T) objects.Store) {
 	t.Run("InvalidKeys", func(t *testing.T) {
 		st := newStore(t)
 		for _, key := range InvalidKeys() {
-			if err := st.Put(ctx, key, "text/plain", strings.NewReader("x")); !errors.Is(err, files.ErrInvalidKey) {
+			if err := st.Put(ctx, key, "text/plain", strings.NewReader("x")); !errors.Is(err, objects.ErrInvalidKey) {
 				t.Errorf("Put(%q): err = %v, want ErrInvalidKey", key, err)
 			}
-			if rc, err := st.Get(ctx, key); !errors.Is(err, files.ErrInvalidKey) {
+			if rc, err := st.Get(ctx, key); !errors.Is(err, objects.ErrInvalidKey) {
 				if rc != nil {
 					rc.Close()
 				}
 				t.Errorf("Get(%q): err = %v, want ErrInvalidKey", key, err)
 			}
-			if err := st.Delete(ctx, key); !errors.Is(err, files.ErrInvalidKey) {
+			if err := st.Delete(ctx, key); !errors.Is(err, objects.ErrInvalidKey) {
 				t.Errorf("Delete(%q): err = %v, want ErrInvalidKey", key, err)
 			}
-			if _, err := st.URL(ctx, key, time.Hour); !errors.Is(err, files.ErrInvalidKey) {
+			if _, err := st.URL(ctx, key, time.Hour); !errors.Is(err, objects.ErrInvalidKey) {
 				t.Errorf("URL(%q): err = %v, want ErrInvalidKey", key, err)
 			}
 		}
@@ -204,18 +203,18 @@ func InvalidKeys() []string {
 	return []string{
 		"", "/", "/abs", "a/", "a//b", ".", "..", "../a", "a/..", "a/../b", "a/./b",
 		`a\b`, `..\a`, "a b", "a%2Fb", "a?b", "a#b", "a:b", "a~type", "é", "a\x00b", "a\nb",
-		strings.Repeat("k", files.MaxSegmentLength+1), longestKey() + "k",
+		strings.Repeat("k", objects.MaxSegmentLength+1), longestKey() + "k",
 	}
 }
 
 // longestKey is a valid key of MaxKeyLength bytes made of segments of MaxSegmentLength bytes.
 func longestKey() string {
 	var b strings.Builder
-	for files.MaxKeyLength-b.Len() > files.MaxSegmentLength {
-		n := min(files.MaxSegmentLength, files.MaxKeyLength-b.Len()-2)
+	for objects.MaxKeyLength-b.Len() > objects.MaxSegmentLength {
+		n := min(objects.MaxSegmentLength, objects.MaxKeyLength-b.Len()-2)
 		b.WriteString(strings.Repeat("k", n) + "/")
 	}
-	b.WriteString(strings.Repeat("k", files.MaxKeyLength-b.Len()))
+	b.WriteString(strings.Repeat("k", objects.MaxKeyLength-b.Len()))
 	return b.String()
 }
 

@@ -1,0 +1,196 @@
+// Command gdprctl is the operator's command line. It works on the same store as gdprd (the
+// local one under GDPR_DATA_DIR, default .local, or AWS when TABLE_NAME is set), prints JSON
+// on stdout, and errors on stderr with a non-zero exit status.
+//
+//	gdprctl tenant create NAME    new tenant: {"tenant","site_key","admin_key"}
+//	gdprctl tenant list           {"tenants":[...]}
+//	gdprctl tenant show NAME      the tenant's settings (no keys)
+//	gdprctl key rotate NAME       new keys; the old ones stop working
+//	gdprctl jobs list             {"jobs":[...]}
+//	gdprctl jobs run NAME [--now RFC3339]   run a scheduled job now, in process
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/gdprd"
+	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/tenant"
+)
+
+// errUsage is a command line that names no command.
+var errUsage = errors.New(`usage:
+  gdprctl tenant create NAME
+  gdprctl tenant list
+  gdprctl tenant show NAME
+  gdprctl key rotate NAME
+  gdprctl jobs list
+  gdprctl jobs run NAME [--now RFC3339]`)
+
+func main() {
+	err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gdprctl:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// command is one gdprctl command: its words, how many arguments it takes, and what it does.
+type command struct {
+	words []string
+	args  int
+	run   func(ctx context.Context, e *env, args []string) (any, error)
+}
+
+var commands = []command{
+	{[]string{"tenant", "create"}, 1, tenantCreate},
+	{[]string{"tenant", "list"}, 0, tenantList},
+	{[]string{"tenant", "show"}, 1, tenantShow},
+	{[]string{"key", "rotate"}, 1, keyRotate},
+	{[]string{"jobs", "list"}, 0, jobsList},
+	{[]string{"jobs", "run"}, 1, jobsRun},
+}
+
+// env is what commands work with.
+type env struct {
+	getenv  func(string) string
+	dataDir string
+	clock   *clock.Settable
+	runner  *gdprd.Runner
+}
+
+func (e *env) tenants() tenant.Store {
+	return tenant.Store{Table: e.runner.Ports.Table, Clock: e.clock}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) < 2 {
+		return errUsage
+	}
+	var cmd *command
+	for i := range commands {
+		if commands[i].words[0] == args[0] && commands[i].words[1] == args[1] {
+			cmd = &commands[i]
+		}
+	}
+	if cmd == nil {
+		return fmt.Errorf("unknown command %q: %w", args[0]+" "+args[1], errUsage)
+	}
+	fs := flag.NewFlagSet(args[0]+" "+args[1], flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	now := fs.String("now", "", "run at this time (RFC 3339), for jobs run")
+	// Flags may come before or after the argument.
+	rest, err := parseInterspersed(fs, args[2:])
+	if err != nil {
+		return fmt.Errorf("%w\n%w", err, errUsage)
+	}
+	if len(rest) != cmd.args {
+		return errUsage
+	}
+	e := &env{getenv: getenv, dataDir: setting(getenv, "GDPR_DATA_DIR", gdprd.DefaultDataDir), clock: &clock.Settable{}}
+	if *now != "" {
+		t, err := time.Parse(time.RFC3339, *now)
+		if err != nil {
+			return fmt.Errorf("--now is not an RFC 3339 time: %w", errUsage)
+		}
+		e.clock.Set(t)
+	}
+	log := ports.Logger(getenv)
+	e.runner, err = gdprd.NewRunner(ctx, gdprd.Config{
+		Addr:    "127.0.0.1:" + setting(getenv, "PORT", gdprd.DefaultPort),
+		DataDir: e.dataDir,
+		Env:     getenv,
+		Log:     log,
+	}, e.clock)
+	if err != nil {
+		return err
+	}
+	out, err := cmd.run(ctx, e, rest)
+	if cerr := e.runner.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return rest, nil
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func setting(getenv func(string) string, name, def string) string {
+	if v := getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func tenantCreate(ctx context.Context, e *env, args []string) (any, error) {
+	_, keys, err := e.tenants().Create(ctx, args[0])
+	return keys, err
+}
+
+func tenantList(ctx context.Context, e *env, _ []string) (any, error) {
+	ids, err := e.tenants().List(ctx)
+	if ids == nil {
+		ids = []string{}
+	}
+	return map[string][]string{"tenants": ids}, err
+}
+
+func tenantShow(ctx context.Context, e *env, args []string) (any, error) {
+	return e.tenants().Get(ctx, args[0])
+}
+
+// keyRotate also rewrites the local credentials file when it holds this tenant's keys, so
+// that `make run`'s demo keys stay usable.
+func keyRotate(ctx context.Context, e *env, args []string) (any, error) {
+	keys, err := e.tenants().RotateKeys(ctx, args[0])
+	if err != nil {
+		return nil, err
+	}
+	if e.getenv(ports.EnvTable) == "" {
+		if old, err := gdprd.ReadCredentials(e.dataDir); err == nil && old.Tenant == keys.Tenant {
+			if err := gdprd.WriteCredentials(e.dataDir, keys); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return keys, nil
+}
+
+func jobsList(_ context.Context, e *env, _ []string) (any, error) {
+	jobs := e.runner.Jobs()
+	if jobs == nil {
+		jobs = []string{}
+	}
+	return map[string][]string{"jobs": jobs}, nil
+}
+
+func jobsRun(ctx context.Context, e *env, args []string) (any, error) {
+	return e.runner.RunJob(ctx, args[0])
+}

@@ -1,0 +1,168 @@
+package consent_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/consent"
+	"github.com/example/gdpr/internal/dynamo"
+	"github.com/example/gdpr/internal/mototest"
+	"github.com/example/gdpr/internal/secrets"
+	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/table"
+	"github.com/example/gdpr/internal/table/tabletest"
+	"github.com/example/gdpr/internal/tenant"
+)
+
+// opener gives each subtest a table of its own on one home.
+type opener func(t *testing.T) table.Table
+
+// TestSQLite runs the suite on the embedded home.
+func TestSQLite(t *testing.T) {
+	def := tabletest.Def(t)
+	run(t, func(t *testing.T) table.Table {
+		db, err := sqlite.Open(filepath.Join(t.TempDir(), "gdpr.db"), def)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	})
+}
+
+// TestDynamo runs the suite on DynamoDB as moto emulates it: one server, a table per subtest
+// (moto copies a whole table on every transaction, so small tables keep it fast).
+func TestDynamo(t *testing.T) {
+	srv := mototest.Start(t)
+	db := dynamodb.NewFromConfig(srv.Config(t))
+	def := tabletest.Def(t)
+	var n atomic.Int64
+	run(t, func(t *testing.T) table.Table {
+		name := fmt.Sprintf("consent-%d", n.Add(1))
+		if err := dynamo.CreateTable(t.Context(), db, name, def); err != nil {
+			t.Fatal(err)
+		}
+		return &oneWriter{Table: dynamo.New(db, name, def)}
+	})
+}
+
+// oneWriter lets one write at a time reach moto. moto_server serves requests on threads
+// without a lock, and a transaction whose condition fails restores a copy of the whole table
+// taken when it began, undoing what other threads committed meanwhile (moto 5.2.1,
+// dynamodb/models/__init__.py, transact_write_items): run unguarded, 100 concurrent decisions
+// all succeed and 30 of their entries are gone. DynamoDB serializes the transactions on an
+// item, and cancels one that meets another in flight (reason TransactionConflict); a
+// transaction here that finds another in flight is likewise cancelled, as a failed condition
+// on its first write, which the service retries. Reads still run concurrently, and writers
+// still race between their read and their write.
+type oneWriter struct {
+	table.Table
+	mu sync.Mutex
+}
+
+func (o *oneWriter) Transact(ctx context.Context, ws []table.Write) error {
+	if !o.mu.TryLock() {
+		return &table.ConflictError{Index: 0, Key: ws[0].Item.Key}
+	}
+	defer o.mu.Unlock()
+	return o.Table.Transact(ctx, ws)
+}
+
+func (o *oneWriter) Put(ctx context.Context, it table.Item, c table.Cond) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.Table.Put(ctx, it, c)
+}
+
+func (o *oneWriter) Delete(ctx context.Context, k table.Key, c table.Cond) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.Table.Delete(ctx, k, c)
+}
+
+// env is one subtest's world: a table with tenant "acme" (default settings) and "beta", a
+// service over it, and a clock the test moves.
+type env struct {
+	table    table.Table
+	svc      *consent.Service
+	clock    *clock.Settable
+	secrets  secrets.Master
+	policies *fakePolicies
+	tenant   string
+}
+
+var start = time.Date(2026, 11, 28, 16, 47, 0, 0, time.UTC)
+
+func newEnv(t *testing.T, open opener, settings ...func(*tenant.Tenant)) *env {
+	t.Helper()
+	tbl := open(t)
+	clk := &clock.Settable{}
+	clk.Set(start)
+	m, err := secrets.New([]byte(strings.Repeat("s", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := tenant.Store{Table: tbl, Clock: clk}
+	for _, id := range []string{"acme", "beta"} {
+		if _, _, err := store.Create(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(settings) > 0 {
+		// Settings are written before the service first reads them: it caches them.
+		tn, err := store.Get(t.Context(), "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range settings {
+			f(&tn)
+		}
+		it, err := table.NewItem(table.Key{PK: "T#acme", SK: "TENANT"}, 1, tn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tbl.Put(t.Context(), it, table.VersionIs(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := &env{table: tbl, clock: clk, secrets: m, tenant: "acme"}
+	e.svc = consent.New(consent.Config{Table: tbl, Clock: clk, Secrets: m, Tenants: store})
+	return e
+}
+
+// withPolicies rebuilds the service with a policy catalogue.
+func (e *env) withPolicies(p *fakePolicies) {
+	e.policies = p
+	e.svc = consent.New(consent.Config{Table: e.table, Clock: e.clock, Secrets: e.secrets, Tenants: tenant.Store{Table: e.table, Clock: e.clock}, Policies: p})
+}
+
+// fakePolicies stands in for the policies feature.
+type fakePolicies struct {
+	versions []string
+	material time.Time
+}
+
+func (f *fakePolicies) Published(_ context.Context, _ string, version string) (bool, bool, error) {
+	for _, v := range f.versions {
+		if v == version {
+			return true, true, nil
+		}
+	}
+	return false, len(f.versions) > 0, nil
+}
+
+func (f *fakePolicies) LatestMaterial(_ context.Context, _ string, now time.Time) (time.Time, error) {
+	if f.material.After(now) {
+		return time.Time{}, nil
+	}
+	return f.material, nil
+}

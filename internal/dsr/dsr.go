@@ -1,0 +1,196 @@
+// Package dsr is the domain of data subject requests (Art. 15 to 21 GDPR): intake, identity
+// verification by emailed code, deadlines, the operator's queue and actions, and expiry.
+package dsr
+
+import (
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/example/gdpr/internal/apperr"
+	"github.com/example/gdpr/internal/subject"
+)
+
+// Type is the right a request exercises.
+type Type string
+
+const (
+	Access        Type = "access"
+	Portability   Type = "portability"
+	Erasure       Type = "erasure"
+	Rectification Type = "rectification"
+	Restriction   Type = "restriction"
+	Objection     Type = "objection"
+)
+
+// Types lists every type.
+var Types = []Type{Access, Portability, Erasure, Rectification, Restriction, Objection}
+
+// Status is where a request is in its life.
+type Status string
+
+const (
+	PendingVerification Status = "pending_verification"
+	Verified            Status = "verified"
+	Processing          Status = "processing"
+	Completed           Status = "completed"
+	Rejected            Status = "rejected"
+	Failed              Status = "failed"
+	Expired             Status = "expired"
+)
+
+// Statuses lists every status.
+var Statuses = []Status{PendingVerification, Verified, Processing, Completed, Rejected, Failed, Expired}
+
+// next holds the transitions allowed from each status; closed statuses have none.
+var next = map[Status][]Status{
+	PendingVerification: {Verified, Rejected, Expired},
+	Verified:            {Processing, Rejected},
+	Processing:          {Completed, Failed},
+}
+
+// CanMove tells whether a request may go from one status to another.
+func CanMove(from, to Status) bool { return slices.Contains(next[from], to) }
+
+// Closed tells whether no further transition is possible.
+func (s Status) Closed() bool { return len(next[s]) == 0 }
+
+// Time limits of verification.
+const (
+	// CodeTTL is how long a verification code works after it was sent.
+	CodeTTL = 24 * time.Hour
+	// UnverifiedTTL is how long a request waits for verification before it expires.
+	UnverifiedTTL = 7 * 24 * time.Hour
+	// MaxWrongCodes wrong codes lock a request's verification.
+	MaxWrongCodes = 5
+)
+
+// Error codes raised by this package (openapi.yaml lists them with their statuses).
+const (
+	CodeRequestNotFound   = "request_not_found"
+	CodeInvalidCode       = "invalid_code"
+	CodeCodeExpired       = "code_expired"
+	CodeLocked            = "verification_locked"
+	CodeInvalidTransition = "invalid_transition"
+	CodeCannotExtend      = "cannot_extend"
+)
+
+var (
+	ErrNotFound     = apperr.New(apperr.NotFound, CodeRequestNotFound, "No such request.")
+	ErrInvalidCode  = apperr.New(apperr.Invalid, CodeInvalidCode, "The verification code is wrong.")
+	ErrCodeExpired  = apperr.New(apperr.Gone, CodeCodeExpired, "The verification code has expired; submit a new request.")
+	ErrLocked       = apperr.New(apperr.Locked, CodeLocked, "Too many wrong codes locked this request; submit a new request.")
+	ErrCannotExtend = apperr.New(apperr.Conflict, CodeCannotExtend, "The request was extended before, is past its first due date, or is closed.")
+	ErrUnauthorized = apperr.New(apperr.Unauthenticated, apperr.CodeUnauthenticated, "A valid access token for this request is required.")
+	errNoAddress    = apperr.Validation(apperr.FieldError{Field: "email", Message: "is required: the subject has no email address on file"})
+)
+
+func invalidTransition(from, to Status) error {
+	return apperr.New(apperr.Conflict, CodeInvalidTransition, "A request that is %s cannot become %s.", from, to)
+}
+
+// ProfileFields are the profile fields a rectification request corrects. A nil field is not
+// to be changed.
+type ProfileFields struct {
+	FirstName *string `json:"first_name,omitempty"`
+	LastName  *string `json:"last_name,omitempty"`
+	Username  *string `json:"username,omitempty"`
+	Email     *string `json:"email,omitempty"`
+	Phone     *string `json:"phone,omitempty"`
+	Company   *string `json:"company,omitempty"`
+}
+
+// Input is a submitted request, as the public and the site routes take it.
+type Input struct {
+	Type          Type           `json:"type"`
+	Email         string         `json:"email,omitempty"`
+	SubjectID     string         `json:"subject_id,omitempty"`
+	Rectification *ProfileFields `json:"rectification,omitempty"`
+	// Lift, only with restriction, asks for an earlier restriction to be lifted.
+	Lift *bool  `json:"lift,omitempty"`
+	Note string `json:"note,omitempty"`
+}
+
+// Limits of free-text fields, in characters.
+const (
+	MaxNote   = 2000
+	MaxReason = 1000
+)
+
+var phone = regexp.MustCompile(`^\+?[0-9 ().-]{3,32}$`)
+
+// Validate checks the input and normalizes its email. Public callers must give an email;
+// the site gives an email, a subject id or both. Errors name fields, never values.
+func (in *Input) Validate(public bool) error {
+	var fe []apperr.FieldError
+	add := func(field, msg string) { fe = append(fe, apperr.FieldError{Field: field, Message: msg}) }
+	if !slices.Contains(Types, in.Type) {
+		add("type", "must be one of access, portability, erasure, rectification, restriction, objection")
+	}
+	switch {
+	case in.Email != "":
+		e, err := subject.NormalizeEmail(in.Email)
+		if err != nil {
+			add("email", "must be a plain email address")
+		}
+		in.Email = e
+	case public:
+		add("email", "is required")
+	case in.SubjectID == "":
+		add("email", "is required when subject_id is absent")
+	}
+	if in.SubjectID != "" && subject.ValidateID(in.SubjectID) != nil {
+		add("subject_id", "must be 1-128 letters, digits or . _ : @ -, starting with a letter or digit")
+	}
+	switch {
+	case in.Type == Rectification && in.Rectification == nil:
+		add("rectification", "is required for type rectification")
+	case in.Type != Rectification && in.Rectification != nil:
+		add("rectification", "is only allowed with type rectification")
+	case in.Rectification != nil:
+		fe = append(fe, in.Rectification.validate()...)
+	}
+	if in.Lift != nil && in.Type != Restriction {
+		add("lift", "is only allowed with type restriction")
+	}
+	if utf8.RuneCountInString(in.Note) > MaxNote {
+		add("note", "must be at most 2000 characters")
+	}
+	if len(fe) > 0 {
+		return apperr.Validation(fe...)
+	}
+	return nil
+}
+
+func (p *ProfileFields) validate() []apperr.FieldError {
+	var fe []apperr.FieldError
+	text := func(name string, v *string, max int) {
+		if v == nil {
+			return
+		}
+		if strings.TrimSpace(*v) == "" || utf8.RuneCountInString(*v) > max {
+			fe = append(fe, apperr.FieldError{Field: "rectification." + name, Message: "must be 1 to " + strconv.Itoa(max) + " characters"})
+		}
+	}
+	text("first_name", p.FirstName, 100)
+	text("last_name", p.LastName, 100)
+	text("username", p.Username, 100)
+	text("company", p.Company, 200)
+	if p.Email != nil {
+		e, err := subject.NormalizeEmail(*p.Email)
+		if err != nil {
+			fe = append(fe, apperr.FieldError{Field: "rectification.email", Message: "must be a plain email address"})
+		}
+		*p.Email = e
+	}
+	if p.Phone != nil && !phone.MatchString(*p.Phone) {
+		fe = append(fe, apperr.FieldError{Field: "rectification.phone", Message: "must be 3 to 32 digits, spaces, + ( ) . or -"})
+	}
+	if p.FirstName == nil && p.LastName == nil && p.Username == nil && p.Email == nil && p.Phone == nil && p.Company == nil {
+		fe = append(fe, apperr.FieldError{Field: "rectification", Message: "must name at least one field"})
+	}
+	return fe
+}

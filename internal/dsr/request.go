@@ -1,0 +1,166 @@
+package dsr
+
+import (
+	"regexp"
+	"time"
+
+	"github.com/example/gdpr/internal/apperr"
+	"github.com/example/gdpr/internal/expiry"
+	"github.com/example/gdpr/internal/table"
+)
+
+// Event is one line of a request's timeline. Detail never holds personal data.
+type Event struct {
+	At     time.Time `json:"at"`
+	Event  string    `json:"event"`
+	Actor  string    `json:"actor"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Reasons an operator may give for refusing a request (Art. 12(4) and 12(5)).
+const (
+	ManifestlyUnfounded = "manifestly_unfounded"
+	Excessive           = "excessive"
+	IdentityUnverified  = "identity_unverified"
+	OtherReason         = "other"
+)
+
+// RejectReasons lists every reason.
+var RejectReasons = []string{ManifestlyUnfounded, Excessive, IdentityUnverified, OtherReason}
+
+// Rejection is why a request was refused. Detail is the operator's explanation, emailed to
+// the subject.
+type Rejection struct {
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Request is a data subject request as stored. Status and Type are top-level attributes of
+// the item so that stream filter criteria can select on them.
+type Request struct {
+	ID     string `json:"id"`
+	Tenant string `json:"tenant"`
+	Type   Type   `json:"type"`
+	Status Status `json:"status"`
+	// SubjectID is the matching subject; "" when none matched.
+	SubjectID string `json:"subject_id,omitempty"`
+	// Contact is where the subject is written to: the address on file for the matching
+	// subject, or the address given when none matched. Never shown to operators or logged.
+	Contact       string         `json:"contact"`
+	Rectification *ProfileFields `json:"rectification,omitempty"`
+	Lift          bool           `json:"lift,omitempty"`
+	Note          string         `json:"note,omitempty"`
+
+	ReceivedAt      time.Time  `json:"received_at"`
+	DueAt           time.Time  `json:"due_at"`
+	Extended        bool       `json:"extended"`
+	ExtensionReason string     `json:"extension_reason,omitempty"`
+	VerifiedAt      *time.Time `json:"verified_at,omitempty"`
+	// CompletedAt is when the request closed as completed, rejected or failed.
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	Rejection   *Rejection `json:"rejection,omitempty"`
+	Failure     string     `json:"failure,omitempty"`
+	Timeline    []Event    `json:"timeline"`
+
+	// Verification: SHA-256 hashes of the secrets, never the secrets.
+	CodeHash      string    `json:"code_hash,omitempty"`
+	CodeExpiresAt time.Time `json:"code_expires_at,omitzero"`
+	WrongCodes    int       `json:"wrong_codes,omitempty"`
+	Locked        bool      `json:"locked,omitempty"`
+	TokenHash     string    `json:"token_hash,omitempty"`
+}
+
+// record is a request as the table keeps it, with its index attributes: GSI1 lists all of a
+// tenant's requests by due date, GSI2 those of one status; the expiry index holds requests
+// that wait for verification until they expire.
+type record struct {
+	Request
+	GSI1PK string `json:"gsi1pk"`
+	GSI1SK string `json:"gsi1sk"`
+	GSI2PK string `json:"gsi2pk"`
+	GSI2SK string `json:"gsi2sk"`
+	expiry.Attrs
+}
+
+// Index names and key shapes of template.yaml's table.
+const (
+	indexAll    = "GSI1"
+	indexStatus = "GSI2"
+	skRequest   = "REQUEST"
+)
+
+func requestKey(tenant, id string) table.Key {
+	return table.Key{PK: "T#" + tenant + "#R#" + id, SK: skRequest}
+}
+
+func allPK(tenant string) string { return "T#" + tenant + "#RQ" }
+
+func statusPK(tenant string, s Status) string { return "T#" + tenant + "#RQS#" + string(s) }
+
+// dueKey sorts by due date, then id; RFC 3339 in UTC has a fixed width, so text order is time order.
+func dueKey(due time.Time, id string) string { return due.UTC().Format(time.RFC3339) + "#" + id }
+
+func (r *Request) item(version int64) (table.Item, error) {
+	k := requestKey(r.Tenant, r.ID)
+	rec := record{
+		Request: *r,
+		GSI1PK:  allPK(r.Tenant), GSI1SK: dueKey(r.DueAt, r.ID),
+		GSI2PK: statusPK(r.Tenant, r.Status), GSI2SK: dueKey(r.DueAt, r.ID),
+	}
+	if r.Status == PendingVerification {
+		rec.Attrs = expiry.At(r.Tenant, k, r.ReceivedAt.Add(UnverifiedTTL))
+		// On the expiry index only: the job marks the request expired; the record itself is
+		// kept, so the engine must not delete it.
+		rec.Attrs.TTL = 0
+	}
+	return table.NewItem(k, version, rec)
+}
+
+var validID = regexp.MustCompile(`^req_[A-Za-z0-9_-]{1,60}$`)
+
+// ValidateID checks a request id as a path names it.
+func ValidateID(id string) error {
+	if !validID.MatchString(id) {
+		return apperr.Validation(apperr.FieldError{Field: "id", Message: "must be a request id (req_ and letters, digits, _ or -)"})
+	}
+	return nil
+}
+
+// isRequestKey tells whether k addresses a request of tenant, and which.
+func isRequestKey(tenant string, k table.Key) (string, bool) {
+	prefix := "T#" + tenant + "#R#"
+	if k.SK != skRequest || len(k.PK) <= len(prefix) || k.PK[:len(prefix)] != prefix {
+		return "", false
+	}
+	return k.PK[len(prefix):], true
+}
+
+func decodeRequest(it table.Item) (Request, error) {
+	var rec record
+	if err := it.Decode(&rec); err != nil {
+		return Request{}, err
+	}
+	return rec.Request, nil
+}
+
+// event appends a line to the timeline.
+func (r *Request) event(at time.Time, name, actor, detail string) {
+	r.Timeline = append(r.Timeline, Event{At: at, Event: name, Actor: actor, Detail: detail})
+}
+
+// move changes the status, or refuses a transition the life cycle does not allow.
+func (r *Request) move(to Status, at time.Time, actor, detail string) error {
+	if !CanMove(r.Status, to) {
+		return invalidTransition(r.Status, to)
+	}
+	r.Status = to
+	switch to {
+	case Completed, Rejected, Failed:
+		r.CompletedAt = &at
+	}
+	if to != PendingVerification {
+		r.CodeHash, r.CodeExpiresAt = "", time.Time{}
+	}
+	r.event(at, string(to), actor, detail)
+	return nil
+}

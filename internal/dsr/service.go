@@ -1,0 +1,454 @@
+package dsr
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/example/gdpr/internal/apperr"
+	"github.com/example/gdpr/internal/audit"
+	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/mail"
+	"github.com/example/gdpr/internal/secrets"
+	"github.com/example/gdpr/internal/subject"
+	"github.com/example/gdpr/internal/table"
+	"github.com/example/gdpr/internal/tenant"
+)
+
+// Tenants reads a tenant's settings; tenant.Store implements it.
+type Tenants interface {
+	Get(ctx context.Context, id string) (tenant.Tenant, error)
+}
+
+// Service runs data subject requests on the table port. Every change of a request is written
+// in one transaction with its audit entry.
+type Service struct {
+	Table   table.Table
+	Tenants Tenants
+	Mail    mail.Sender
+	Clock   clock.Clock
+	Secrets secrets.Master
+}
+
+// Caller is who submits a request.
+type Caller struct {
+	// Actor is audit.ActorSubject for the public route, audit.ActorSite or
+	// audit.ActorOperator for a key's holder.
+	Actor string
+	// Source is the caller's network address: public submissions are rate limited by it.
+	Source string
+}
+
+func (c Caller) public() bool { return c.Actor == audit.ActorSubject }
+
+// now is the service's time, to the second: time stamps of requests and the audit trail.
+func (s *Service) now() time.Time { return s.Clock.Now().UTC().Truncate(time.Second) }
+
+func (s *Service) audit() audit.Log { return audit.Log{Table: s.Table} }
+
+// Submit validates and stores a request, pending verification, and emails its verification
+// code to the address on file for the matching subject (or to the address given when none
+// matches). Its answer does not depend on whether a subject matched.
+//
+// Errors: validation_failed; rate_limited (public callers, with RetryAfter); tenant_not_found.
+func (s *Service) Submit(ctx context.Context, tenantID string, in Input, c Caller) (Request, error) {
+	if err := in.Validate(c.public()); err != nil {
+		return Request{}, err
+	}
+	t, err := s.Tenants.Get(ctx, tenantID)
+	if err != nil {
+		return Request{}, err
+	}
+	subjectID, to, err := s.recipient(ctx, tenantID, in, c.public())
+	if err != nil {
+		return Request{}, err
+	}
+	now := s.now()
+	code := newSecret()
+	r := Request{
+		ID:            newID(),
+		Tenant:        tenantID,
+		Type:          in.Type,
+		Status:        PendingVerification,
+		SubjectID:     subjectID,
+		Contact:       to,
+		Rectification: in.Rectification,
+		Lift:          in.Lift != nil && *in.Lift,
+		Note:          in.Note,
+		ReceivedAt:    now,
+		DueAt:         DueAt(now, AnswerMonths, t.Holidays),
+		CodeHash:      hashSecret(code),
+		CodeExpiresAt: now.Add(CodeTTL),
+	}
+	r.event(now, "received", c.Actor, string(r.Type))
+	r.event(now, "verification_sent", audit.ActorSystem, "")
+	err = s.commit(ctx, func() error {
+		var counters []table.Write
+		if c.public() {
+			var err error
+			if counters, err = s.count(ctx, t, in.Email, c.Source, now); err != nil {
+				return err
+			}
+		}
+		return s.save(ctx, &r, 0, now, counters, audit.Event{
+			Actor:     c.Actor,
+			Action:    "request.received",
+			Subject:   s.pseudonym(r),
+			RequestID: r.ID,
+			Detail:    map[string]string{"type": string(r.Type), "due_at": r.DueAt.Format(time.RFC3339)},
+		})
+	})
+	if err != nil {
+		return Request{}, err
+	}
+	return r, s.notify(ctx, r, "verification", mailData{Code: code})
+}
+
+// recipient finds the subject a request is about and the address its code goes to.
+//
+// A subject id names the subject when the subject has an address on file (the code goes there,
+// so naming someone else's id gains nothing), or when the site sends it: the site vouches for
+// its user. A public caller's id without an address on file proves nothing, and the request is
+// matched by its email alone.
+func (s *Service) recipient(ctx context.Context, tenantID string, in Input, public bool) (subjectID, to string, err error) {
+	if in.SubjectID != "" {
+		p, _, err := subject.GetProfile(ctx, s.Table, tenantID, in.SubjectID)
+		switch {
+		case err == nil && p.Email != "":
+			return in.SubjectID, p.Email, nil
+		case err != nil && !errors.Is(err, subject.ErrNotFound):
+			return "", "", err
+		case !public && in.Email == "":
+			return "", "", errNoAddress
+		case !public:
+			return in.SubjectID, in.Email, nil
+		}
+	}
+	id, err := subject.FindByEmail(ctx, s.Table, s.Secrets, tenantID, in.Email)
+	if errors.Is(err, subject.ErrNotFound) {
+		return "", in.Email, nil
+	}
+	if err != nil {
+		return "", "", err
+	}
+	p, _, err := subject.GetProfile(ctx, s.Table, tenantID, id)
+	switch {
+	case err == nil && p.Email != "":
+		return id, p.Email, nil
+	case err == nil, errors.Is(err, subject.ErrNotFound):
+		return id, in.Email, nil
+	default:
+		return "", "", err
+	}
+}
+
+// Verify checks a verification code. The right code verifies the request (once) and returns
+// the access token of its status route, which is stored only as a hash. Each wrong code counts;
+// the fifth locks the request.
+//
+// Errors: request_not_found; invalid_code; verification_locked; code_expired (the code is over
+// 24 hours old, or the request over 7 days unverified); invalid_transition (the request is
+// no longer pending verification).
+func (s *Service) Verify(ctx context.Context, tenantID, id, code string) (Request, string, error) {
+	var r Request
+	var token string
+	err := s.commit(ctx, func() error {
+		now := s.now()
+		cur, version, err := s.load(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		r = cur
+		switch {
+		case r.Status == Expired, r.Status == PendingVerification && !now.Before(r.ReceivedAt.Add(UnverifiedTTL)):
+			return ErrCodeExpired
+		case r.Status != PendingVerification:
+			return invalidTransition(r.Status, Verified)
+		case r.Locked:
+			return ErrLocked
+		case !now.Before(r.CodeExpiresAt):
+			return ErrCodeExpired
+		}
+		if !sameHash(hashSecret(strings.TrimSpace(code)), r.CodeHash) {
+			r.WrongCodes++
+			if r.WrongCodes < MaxWrongCodes {
+				if err := s.save(ctx, &r, version, now, nil); err != nil {
+					return err
+				}
+				return ErrInvalidCode
+			}
+			r.Locked = true
+			r.event(now, "verification_locked", audit.ActorSystem, "")
+			ev := s.change(r, "request.verification_locked", audit.ActorSystem, nil)
+			if err := s.save(ctx, &r, version, now, nil, ev); err != nil {
+				return err
+			}
+			return ErrLocked
+		}
+		token = newToken()
+		r.TokenHash, r.VerifiedAt = hashSecret(token), &now
+		if err := r.move(Verified, now, audit.ActorSubject, ""); err != nil {
+			return err
+		}
+		return s.save(ctx, &r, version, now, nil, s.transition(r, PendingVerification, audit.ActorSubject))
+	})
+	if err != nil {
+		return Request{}, "", err
+	}
+	return r, token, nil
+}
+
+// Status returns the request that token was issued for, while the request is open.
+// Errors: unauthenticated, for a token that is missing, wrong, of another request or of a
+// closed one, and for a request that does not exist: the answer tells nothing more.
+func (s *Service) Status(ctx context.Context, tenantID, id, token string) (Request, error) {
+	if ValidateID(id) != nil {
+		return Request{}, ErrUnauthorized
+	}
+	r, _, err := s.load(ctx, tenantID, id)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Request{}, err
+	}
+	// Compare even when there is nothing to compare with, so that timing does not tell.
+	ok := sameHash(hashSecret(token), r.TokenHash)
+	if err != nil || !ok || token == "" || r.TokenHash == "" || r.Status.Closed() {
+		return Request{}, ErrUnauthorized
+	}
+	return r, nil
+}
+
+// Get returns a request. Errors: request_not_found.
+func (s *Service) Get(ctx context.Context, tenantID, id string) (Request, error) {
+	r, _, err := s.load(ctx, tenantID, id)
+	return r, err
+}
+
+// Extend moves the due date to three months after receipt (two further months, Art. 12(3)),
+// once, before the first due date passes, and emails the subject the reason.
+// Errors: validation_failed; request_not_found; cannot_extend.
+func (s *Service) Extend(ctx context.Context, tenantID, id, reason, actor string) (Request, error) {
+	if n := utf8.RuneCountInString(strings.TrimSpace(reason)); n == 0 || utf8.RuneCountInString(reason) > MaxReason {
+		return Request{}, apperr.Validation(apperr.FieldError{Field: "reason", Message: "must be 1 to 1000 characters"})
+	}
+	t, err := s.Tenants.Get(ctx, tenantID)
+	if err != nil {
+		return Request{}, err
+	}
+	var r Request
+	err = s.commit(ctx, func() error {
+		now := s.now()
+		cur, version, err := s.load(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		r = cur
+		if r.Extended || r.Status.Closed() || now.After(r.DueAt) {
+			return ErrCannotExtend
+		}
+		first := r.DueAt
+		r.DueAt, r.Extended, r.ExtensionReason = DueAt(r.ReceivedAt, ExtendedMonths, t.Holidays), true, reason
+		r.event(now, "extended", actor, "due "+r.DueAt.Format(time.RFC3339))
+		ev := s.change(r, "request.extended", actor, map[string]string{
+			"from_due_at": first.Format(time.RFC3339), "due_at": r.DueAt.Format(time.RFC3339),
+		})
+		return s.save(ctx, &r, version, now, nil, ev)
+	})
+	if err != nil {
+		return Request{}, err
+	}
+	return r, s.notify(ctx, r, "extension", mailData{Reason: reason})
+}
+
+// Validate checks a rejection.
+func (j Rejection) Validate() error {
+	var fe []apperr.FieldError
+	if !slices.Contains(RejectReasons, j.Reason) {
+		fe = append(fe, apperr.FieldError{Field: "reason", Message: "must be one of manifestly_unfounded, excessive, identity_unverified, other"})
+	}
+	switch {
+	case utf8.RuneCountInString(j.Detail) > MaxReason:
+		fe = append(fe, apperr.FieldError{Field: "detail", Message: "must be at most 1000 characters"})
+	case j.Reason == OtherReason && strings.TrimSpace(j.Detail) == "":
+		fe = append(fe, apperr.FieldError{Field: "detail", Message: "is required when reason is other"})
+	}
+	if len(fe) > 0 {
+		return apperr.Validation(fe...)
+	}
+	return nil
+}
+
+// Reject refuses a request that is pending verification or verified, and emails the subject
+// the reason and their right to complain to a supervisory authority and to a court (Art. 12(4)).
+// Errors: validation_failed; request_not_found; invalid_transition.
+func (s *Service) Reject(ctx context.Context, tenantID, id string, j Rejection, actor string) (Request, error) {
+	if err := j.Validate(); err != nil {
+		return Request{}, err
+	}
+	var r Request
+	err := s.commit(ctx, func() error {
+		now := s.now()
+		cur, version, err := s.load(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		r = cur
+		from := r.Status
+		if err := r.move(Rejected, now, actor, j.Reason); err != nil {
+			return err
+		}
+		r.Rejection = &j
+		ev := s.transition(r, from, actor)
+		ev.Detail["reason"] = j.Reason
+		return s.save(ctx, &r, version, now, nil, ev)
+	})
+	if err != nil {
+		return Request{}, err
+	}
+	return r, s.notify(ctx, r, "rejection", mailData{Reason: j.Detail, RejectReason: j.Reason})
+}
+
+// Advance moves a verified request on as the fulfilment functions work on it: to processing,
+// then completed or failed (detail says why it failed). Errors: request_not_found;
+// invalid_transition.
+func (s *Service) Advance(ctx context.Context, tenantID, id string, to Status, detail string) (Request, error) {
+	var r Request
+	err := s.commit(ctx, func() error {
+		now := s.now()
+		cur, version, err := s.load(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		r = cur
+		from := r.Status
+		if to != Processing && to != Completed && to != Failed {
+			return invalidTransition(from, to)
+		}
+		if err := r.move(to, now, audit.ActorSystem, detail); err != nil {
+			return err
+		}
+		if to == Failed {
+			r.Failure = detail
+		}
+		return s.save(ctx, &r, version, now, nil, s.transition(r, from, audit.ActorSystem))
+	})
+	return r, err
+}
+
+// load reads a request and its version. Errors: request_not_found.
+func (s *Service) load(ctx context.Context, tenantID, id string) (Request, int64, error) {
+	if ValidateID(id) != nil {
+		return Request{}, 0, ErrNotFound
+	}
+	it, err := s.Table.Get(ctx, requestKey(tenantID, id))
+	if errors.Is(err, table.ErrNotFound) {
+		return Request{}, 0, ErrNotFound
+	}
+	if err != nil {
+		return Request{}, 0, err
+	}
+	r, err := decodeRequest(it)
+	return r, it.Version, err
+}
+
+// save writes the request read at version, with extra writes and the audit entries of
+// events, in one transaction (a single conditional put when there is nothing else to write).
+func (s *Service) save(ctx context.Context, r *Request, version int64, at time.Time, extra []table.Write, events ...audit.Event) error {
+	it, err := r.item(version)
+	if err != nil {
+		return err
+	}
+	if len(extra) == 0 && len(events) == 0 {
+		return s.Table.Put(ctx, it, table.VersionIs(version))
+	}
+	ws := append([]table.Write{table.Put(it, table.VersionIs(version))}, extra...)
+	if len(events) > 0 {
+		aw, err := s.audit().Append(ctx, r.Tenant, at, events...)
+		if err != nil {
+			return err
+		}
+		ws = append(ws, aw...)
+	}
+	return s.Table.Transact(ctx, ws)
+}
+
+// maxAttempts bounds how often a change is tried again after losing a race: for the request
+// itself, a rate-limit counter or the tenant's audit chain, which every change appends to.
+const maxAttempts = 10
+
+// commit runs attempt until it succeeds, fails for another reason than a failed condition,
+// or has been tried maxAttempts times. attempt reads everything it decides on afresh.
+func (s *Service) commit(ctx context.Context, attempt func() error) error {
+	for i := 1; ; i++ {
+		err := attempt()
+		if i == maxAttempts || !errors.Is(err, table.ErrConflict) {
+			return err
+		}
+		// Spread out writers that raced, a little more after each loss.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(rand.N(time.Duration(i) * 2 * time.Millisecond)):
+		}
+	}
+}
+
+// transition is the audit event of a request's change of status.
+func (s *Service) transition(r Request, from Status, actor string) audit.Event {
+	return s.change(r, "request."+string(r.Status), actor, map[string]string{"from": string(from), "to": string(r.Status)})
+}
+
+// change is an audit event about a request: ids, its type and the facts in detail only.
+func (s *Service) change(r Request, action, actor string, detail map[string]string) audit.Event {
+	if detail == nil {
+		detail = map[string]string{}
+	}
+	detail["type"] = string(r.Type)
+	return audit.Event{Actor: actor, Action: action, Subject: s.pseudonym(r), RequestID: r.ID, Detail: detail}
+}
+
+func (s *Service) pseudonym(r Request) string {
+	if r.SubjectID == "" {
+		return ""
+	}
+	return subject.Pseudonym(s.Secrets, r.Tenant, r.SubjectID)
+}
+
+func (s *Service) notify(ctx context.Context, r Request, name string, d mailData) error {
+	d.Tenant, d.RequestID, d.Type, d.Lift, d.ReceivedAt, d.DueAt = r.Tenant, r.ID, r.Type, r.Lift, r.ReceivedAt, r.DueAt
+	m, err := render(defaultLocale, name, d)
+	if err != nil {
+		return err
+	}
+	m.To = r.Contact
+	if _, err := s.Mail.Send(ctx, m); err != nil {
+		return fmt.Errorf("dsr: %s email of request %s: %w", name, r.ID, err)
+	}
+	return nil
+}
+
+// newID is a request id: 128 random bits.
+func newID() string { return "req_" + base64.RawURLEncoding.EncodeToString(secrets.Random(16)) }
+
+// newSecret is a verification code: 128 random bits in 22 URL-safe characters, so that a link
+// can carry it and a person can still copy it.
+func newSecret() string { return base64.RawURLEncoding.EncodeToString(secrets.Random(16)) }
+
+// newToken is an access token: 256 random bits.
+func newToken() string { return base64.RawURLEncoding.EncodeToString(secrets.Random(32)) }
+
+// hashSecret is how codes and tokens are stored. They carry at least 128 random bits, so a
+// fast unkeyed hash is enough: there is nothing to guess.
+func hashSecret(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func sameHash(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }

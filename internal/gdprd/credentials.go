@@ -1,0 +1,80 @@
+package gdprd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/tenant"
+)
+
+// DemoTenant is the tenant the local server creates on first start.
+const DemoTenant = "demo"
+
+// CredentialsFile, in the data folder, holds the keys of the demo tenant.
+const CredentialsFile = "credentials.json"
+
+// ensureDemo creates the demo tenant when it does not exist and writes its keys to the
+// credentials file. It reports whether it created the tenant.
+func ensureDemo(ctx context.Context, p *ports.Ports, dir string) (bool, error) {
+	store := tenant.Store{Table: p.Table, Clock: p.Clock}
+	_, err := store.Get(ctx, DemoTenant)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, tenant.ErrNotFound) {
+		return false, err
+	}
+	_, keys, err := store.Create(ctx, DemoTenant)
+	if errors.Is(err, tenant.ErrExists) {
+		return false, nil // another process made it first
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, WriteCredentials(dir, keys)
+}
+
+// WriteCredentials replaces the credentials file in dir with keys, readable by its owner only.
+func WriteCredentials(dir string, keys tenant.Keys) error {
+	b, err := json.MarshalIndent(keys, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "~credentials-*")
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(dir, CredentialsFile))
+	}
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	return nil
+}
+
+// ReadCredentials reads the credentials file in dir.
+func ReadCredentials(dir string) (tenant.Keys, error) {
+	var k tenant.Keys
+	b, err := os.ReadFile(filepath.Join(dir, CredentialsFile))
+	if err != nil {
+		return k, fmt.Errorf("credentials: %w", err)
+	}
+	if err := json.Unmarshal(b, &k); err != nil {
+		return k, fmt.Errorf("credentials: %s is not JSON", CredentialsFile)
+	}
+	return k, nil
+}

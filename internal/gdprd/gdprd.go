@@ -1,0 +1,343 @@
+// Package gdprd is the local and self-hosted server: every function of template.yaml behind
+// one HTTP listener, fed the same Lambda events API Gateway, DynamoDB Streams and EventBridge send.
+package gdprd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/files"
+	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/tenant"
+)
+
+// Defaults of the server's settings.
+const (
+	DefaultPort    = "3000"
+	DefaultDataDir = ".local"
+	// shutdownTimeout is how long requests in flight may take to finish at shutdown: API
+	// Gateway's own integration timeout.
+	shutdownTimeout = 30 * time.Second
+	sweepEvery      = time.Minute
+	defaultPoll     = 100 * time.Millisecond
+)
+
+// Config is what a Server is built from.
+type Config struct {
+	// Addr is the address to listen on, e.g. 127.0.0.1:3000 (port 0 picks a free one).
+	Addr string
+	// DataDir holds the local data (database, exports, outbox, credentials, feed positions).
+	DataDir string
+	// Env reads settings: TABLE_NAME (with the other AWS settings) selects the AWS adapters.
+	Env func(string) string
+	Log *slog.Logger
+	// Out receives the start banner: where everything is.
+	Out io.Writer
+	// Template is the SAM template; gdpr.Template when nil.
+	Template []byte
+	// Build builds the functions; handlers.All when nil.
+	Build func(*ports.Ports) (*handlers.Set, error)
+	// Poll is how often the change feed is read when nothing nudges it; 100 ms when zero.
+	Poll time.Duration
+}
+
+// Server is a running gdprd.
+type Server struct {
+	*Runner
+	cfg      Config
+	log      *slog.Logger
+	clock    *clock.Settable
+	router   router
+	local    *function // the local-only routes, as one more function
+	feed     []*consumer
+	listener net.Listener
+	url      string
+	http     *http.Server
+
+	nudges []chan struct{}
+	tail   string // how far trim has read the feed when no consumer reads it
+	stop   chan struct{}
+	wg     sync.WaitGroup // timers, consumers and the sweeper
+}
+
+// New opens the ports, builds the functions and the routes, creates the demo tenant on
+// first start and listens. Serving starts with Run.
+func New(ctx context.Context, cfg Config) (s *Server, err error) {
+	cfg = cfg.withDefaults()
+	s = &Server{cfg: cfg, log: cfg.Log, clock: &clock.Settable{}, stop: make(chan struct{})}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("gdprd: data folder: %w", err)
+	}
+	if s.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("gdprd: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			s.listener.Close()
+		}
+	}()
+	s.url = "http://" + s.listener.Addr().String()
+	// Links to local objects name the address actually bound (port 0 picks one).
+	cfg.Addr = s.listener.Addr().String()
+	if s.Runner, err = NewRunner(ctx, cfg, s.clock); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.Runner.Close()
+		}
+	}()
+	for _, m := range s.unbound {
+		s.log.Warn("schedule of a function not built; not run", "schedule", m)
+	}
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
+	if err := s.consumers(ctx); err != nil {
+		return nil, err
+	}
+	created, err := ensureDemo(ctx, s.Ports, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("gdprd: demo tenant: %w", err)
+	}
+	s.banner(created)
+	return s, nil
+}
+
+// Region is the AWS region events name: AWS_REGION, or us-east-1.
+func Region(env func(string) string) string {
+	if r := env("AWS_REGION"); r != "" {
+		return r
+	}
+	return "us-east-1"
+}
+
+// URL is the server's base URL, e.g. http://127.0.0.1:3000.
+func (s *Server) URL() string { return s.url }
+
+func (s *Server) routes() error {
+	unbuilt := map[string]int{}
+	for _, r := range s.tmpl.Routes() {
+		fn, ok := s.fns[r.Function]
+		if !ok || fn.kind != KindHTTP {
+			unbuilt[r.Function]++
+			continue
+		}
+		rt, err := compileRoute(r.Method, r.Path)
+		if err != nil {
+			return fmt.Errorf("gdprd: %w", err)
+		}
+		rt.auth, rt.function = r.Auth, r.Function
+		if err := s.router.add(rt); err != nil {
+			return fmt.Errorf("gdprd: %w", err)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(unbuilt)) {
+		s.log.Warn("function not built; its routes answer 404", "function", id, "routes", unbuilt[id])
+	}
+	if _, ok := s.fns[AuthorizerFunction]; !ok {
+		return errors.New("gdprd: the authorizer is not built")
+	}
+	local := httpapi.New(httpapi.Config{
+		Table:   s.Ports.Table,
+		Tenants: tenant.Store{Table: s.Ports.Table, Clock: s.Ports.Clock},
+		Secrets: s.Ports.Secrets,
+		Clock:   s.Ports.Clock,
+		Log:     s.log,
+	}, s.localRoutes()...)
+	s.local = newFunction("gdprd", KindHTTP, shutdownTimeout, local.Handle, s.region)
+	for _, r := range s.localRoutes() {
+		method, path, _ := strings.Cut(r.Key, " ")
+		rt, err := compileRoute(method, path)
+		if err != nil {
+			return fmt.Errorf("gdprd: %w", err)
+		}
+		rt.function = s.local.id
+		if err := s.router.add(rt); err != nil {
+			return fmt.Errorf("gdprd: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) consumers(ctx context.Context) error {
+	engine := "sqlite"
+	if name := s.cfg.Env(ports.EnvTable); name != "" {
+		engine = name
+	}
+	posDir := filepath.Join(s.cfg.DataDir, "feed", engine)
+	for _, t := range s.tmpl.StreamTriggers() {
+		fn, ok := s.fns[t.Function]
+		if !ok || fn.kind != KindStream {
+			s.log.Warn("stream trigger of a function not built; not fed", "function", t.Function, "trigger", t.Name)
+			continue
+		}
+		def, err := s.tmpl.Table(t.Table)
+		if err != nil {
+			return fmt.Errorf("gdprd: %w", err)
+		}
+		arn := fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s/stream/local", s.region, accountID, engine)
+		c, err := newConsumer(t, fn, s.Ports.Feed, def.StreamView, s.region, arn, posDir, s.log)
+		if err != nil {
+			return fmt.Errorf("gdprd: %w", err)
+		}
+		if err := c.start(ctx); err != nil {
+			return fmt.Errorf("gdprd: %s %s: %w", t.Function, t.Name, err)
+		}
+		s.feed = append(s.feed, c)
+		s.nudges = append(s.nudges, make(chan struct{}, 1))
+	}
+	return nil
+}
+
+func (s *Server) banner(created bool) {
+	dir := s.cfg.DataDir
+	w := s.cfg.Out
+	fmt.Fprintf(w, "gdprd listening on %s\n", s.url)
+	fmt.Fprintf(w, "  data folder:  %s\n", dir)
+	if table := s.cfg.Env(ports.EnvTable); table != "" {
+		fmt.Fprintf(w, "  table:        DynamoDB %s\n", table)
+		fmt.Fprintf(w, "  exports:      S3 bucket %s\n", s.cfg.Env(ports.EnvBucket))
+		fmt.Fprintf(w, "  mail:         SES, from %s\n", s.cfg.Env(ports.EnvSender))
+	} else {
+		fmt.Fprintf(w, "  database:     %s\n", filepath.Join(dir, ports.DatabaseFile))
+		fmt.Fprintf(w, "  exports:      %s\n", filepath.Join(dir, ports.ExportsDir))
+		fmt.Fprintf(w, "  outbox:       %s (GET %s/_local/outbox)\n", filepath.Join(dir, ports.OutboxDir), s.url)
+	}
+	note := ""
+	if created {
+		note = " (tenant demo created now)"
+	}
+	fmt.Fprintf(w, "  credentials:  %s%s\n", filepath.Join(dir, CredentialsFile), note)
+}
+
+// Run serves until ctx is done, then shuts down gracefully: it stops accepting, lets requests
+// and jobs in flight finish, stops the feed after its current batches and closes the ports.
+func (s *Server) Run(ctx context.Context) error {
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.startBackground(ctx)
+	served := make(chan error, 1)
+	go func() { served <- s.http.Serve(s.listener) }()
+
+	var err error
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		s.log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		err = s.http.Shutdown(sctx)
+		cancel()
+		<-served
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	close(s.stop)
+	s.wg.Wait()
+	if s.Ports.Close != nil {
+		err = errors.Join(err, s.Ports.Close())
+	}
+	return err
+}
+
+// ServeHTTP turns each request into the event of its route and answers with the function's
+// answer, as API Gateway does.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer s.nudge()
+	if strings.HasPrefix(r.URL.Path, files.LinkPath) {
+		if h, ok := s.Ports.Objects.(http.Handler); ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+	reqID := newRequestID()
+	body, err := readBody(r)
+	if err != nil {
+		gatewayError(w, http.StatusBadRequest, reqID)
+		return
+	}
+	rt, params, ok := s.router.find(r.Method, r.URL.EscapedPath())
+	fn := s.local
+	if ok {
+		if rt.function != s.local.id {
+			fn = s.fns[rt.function]
+		}
+	} else {
+		// No route: the local routes' API answers its not_found problem.
+		rt = &route{key: "$default"}
+	}
+	ev := httpEvent(r, rt, params, body, reqID, s.clock.Now())
+	if rt.auth {
+		au, status := s.authorize(r.Context(), ev)
+		if status != 0 {
+			gatewayError(w, status, reqID)
+			return
+		}
+		ev.RequestContext.Authorizer = au
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := fn.call(r.Context(), ev, &resp); err != nil {
+		s.log.Error("function failed", "function", fn.id, "request_id", reqID, "route", rt.key, "error", err.Error())
+		gatewayError(w, http.StatusInternalServerError, reqID)
+		return
+	}
+	writeResponse(w, resp, reqID)
+}
+
+// authorize calls the Lambda authorizer; a status other than 0 is API Gateway's answer
+// when it fails (500) or denies (403).
+func (s *Server) authorize(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*events.APIGatewayV2HTTPRequestContextAuthorizerDescription, int) {
+	var resp events.APIGatewayV2CustomAuthorizerSimpleResponse
+	if err := s.fns[AuthorizerFunction].call(ctx, authorizerEvent(ev, s.region), &resp); err != nil {
+		s.log.Error("authorizer failed", "request_id", ev.RequestContext.RequestID, "error", err.Error())
+		return nil, http.StatusInternalServerError
+	}
+	if !resp.IsAuthorized {
+		return nil, http.StatusForbidden
+	}
+	return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: resp.Context}, 0
+}
+
+// nudge wakes the feed consumers: a request may have written something they wait for.
+func (s *Server) nudge() {
+	for _, n := range s.nudges {
+		select {
+		case n <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// runJob runs a job now, as its schedule would.
+func (s *Server) runJob(ctx context.Context, j *job) ([]byte, error) {
+	start := time.Now()
+	out, err := j.run(ctx, s.clock.Now())
+	if err != nil {
+		s.log.Error("job failed", "function", j.fn.id, "schedule", j.schedule.Name, "error", err.Error())
+		return nil, err
+	}
+	s.log.Info("job done", "function", j.fn.id, "schedule", j.schedule.Name, "duration_ms", time.Since(start).Milliseconds())
+	s.nudge()
+	return out, nil
+}

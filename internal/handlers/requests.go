@@ -1,0 +1,295 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/example/gdpr/internal/apperr"
+	"github.com/example/gdpr/internal/audit"
+	"github.com/example/gdpr/internal/dsr"
+	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/subject"
+	"github.com/example/gdpr/internal/tenant"
+)
+
+// Requests builds RequestsFunction: data subject requests (intake, verification, status,
+// the operator's queue and actions) and the audit trail.
+func Requests(p *ports.Ports) (*httpapi.API, error) {
+	h := requests{svc: requestService(p), audit: audit.Log{Table: p.Table}, p: p}
+	return api(p,
+		httpapi.Route{Key: "POST /v1/public/{tenant}/requests", Access: httpapi.Public, Handle: h.submitPublic},
+		httpapi.Route{Key: "POST /v1/public/{tenant}/requests/{id}/verify", Access: httpapi.Public, Handle: h.verify},
+		httpapi.Route{Key: "GET /v1/public/{tenant}/requests/{id}", Access: httpapi.Public, Handle: h.status},
+		httpapi.Route{Key: "POST /v1/requests", Access: httpapi.Site, Handle: h.submitSite},
+		httpapi.Route{Key: "GET /v1/requests", Access: httpapi.Admin, Handle: h.list},
+		httpapi.Route{Key: "GET /v1/requests/{id}", Access: httpapi.Admin, Handle: h.get},
+		httpapi.Route{Key: "POST /v1/requests/{id}/extend", Access: httpapi.Admin, Handle: h.extend},
+		httpapi.Route{Key: "POST /v1/requests/{id}/reject", Access: httpapi.Admin, Handle: h.reject},
+		httpapi.Route{Key: "GET /v1/audit", Access: httpapi.Admin, Handle: h.auditList},
+		httpapi.Route{Key: "GET /v1/audit/verify", Access: httpapi.Admin, Handle: h.auditVerify},
+	), nil
+}
+
+func requestService(p *ports.Ports) *dsr.Service {
+	return &dsr.Service{
+		Table:   p.Table,
+		Tenants: tenant.Store{Table: p.Table, Clock: p.Clock},
+		Mail:    p.Mail,
+		Clock:   p.Clock,
+		Secrets: p.Secrets,
+	}
+}
+
+type requests struct {
+	svc   *dsr.Service
+	audit audit.Log
+	p     *ports.Ports
+}
+
+// receipt answers a submission. It is the same for every submission, whether or not a
+// subject matched, so that it tells nothing about who is known.
+type receipt struct {
+	ID         string     `json:"id"`
+	Type       dsr.Type   `json:"type"`
+	Status     dsr.Status `json:"status"`
+	ReceivedAt time.Time  `json:"received_at"`
+	DueAt      time.Time  `json:"due_at"`
+}
+
+// summary is a request in the operator's list.
+type summary struct {
+	ID          string     `json:"id"`
+	Type        dsr.Type   `json:"type"`
+	Status      dsr.Status `json:"status"`
+	SubjectID   string     `json:"subject_id,omitempty"`
+	ReceivedAt  time.Time  `json:"received_at"`
+	DueAt       time.Time  `json:"due_at"`
+	Extended    bool       `json:"extended"`
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+}
+
+// record is the full request an operator reads: everything but the subject's address and the
+// verification secrets' hashes.
+type record struct {
+	summary
+	VerifiedAt      *time.Time         `json:"verified_at,omitempty"`
+	Note            string             `json:"note,omitempty"`
+	Rectification   *dsr.ProfileFields `json:"rectification,omitempty"`
+	Lift            bool               `json:"lift,omitempty"`
+	ExtensionReason string             `json:"extension_reason,omitempty"`
+	Rejection       *dsr.Rejection     `json:"rejection,omitempty"`
+	Failure         string             `json:"failure,omitempty"`
+	Timeline        []dsr.Event        `json:"timeline"`
+}
+
+// publicStatus is what the subject reads with the request's access token.
+type publicStatus struct {
+	ID          string     `json:"id"`
+	Type        dsr.Type   `json:"type"`
+	Status      dsr.Status `json:"status"`
+	ReceivedAt  time.Time  `json:"received_at"`
+	DueAt       time.Time  `json:"due_at"`
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+}
+
+func summaryOf(r dsr.Request) summary {
+	return summary{ID: r.ID, Type: r.Type, Status: r.Status, SubjectID: r.SubjectID, ReceivedAt: r.ReceivedAt,
+		DueAt: r.DueAt, Extended: r.Extended, CompletedAt: r.CompletedAt}
+}
+
+func recordOf(r dsr.Request) record {
+	return record{summary: summaryOf(r), VerifiedAt: r.VerifiedAt, Note: r.Note, Rectification: r.Rectification,
+		Lift: r.Lift, ExtensionReason: r.ExtensionReason, Rejection: r.Rejection, Failure: r.Failure, Timeline: r.Timeline}
+}
+
+func (h requests) submitPublic(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	return h.submit(ctx, r, dsr.Caller{Actor: audit.ActorSubject, Source: r.SourceIP()})
+}
+
+func (h requests) submitSite(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	return h.submit(ctx, r, dsr.Caller{Actor: actor(r)})
+}
+
+func (h requests) submit(ctx context.Context, r *httpapi.Request, c dsr.Caller) (httpapi.Response, error) {
+	var in dsr.Input
+	if err := r.Decode(&in); err != nil {
+		return httpapi.Response{}, err
+	}
+	req, err := h.svc.Submit(ctx, r.Tenant, in, c)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusAccepted, receipt{ID: req.ID, Type: req.Type, Status: req.Status, ReceivedAt: req.ReceivedAt, DueAt: req.DueAt})
+}
+
+// verifyBody is the body of the verify route.
+type verifyBody struct {
+	Code string `json:"code"`
+}
+
+// maxCode bounds the code field: codes are 22 characters.
+const maxCode = 32
+
+func (h requests) verify(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	id := r.Path("id")
+	if err := dsr.ValidateID(id); err != nil {
+		return httpapi.Response{}, err
+	}
+	var b verifyBody
+	if err := r.Decode(&b); err != nil {
+		return httpapi.Response{}, err
+	}
+	if n := utf8.RuneCountInString(b.Code); n == 0 || n > maxCode {
+		return httpapi.Response{}, apperr.Validation(apperr.FieldError{Field: "code", Message: "must be 1 to 32 characters"})
+	}
+	req, token, err := h.svc.Verify(ctx, r.Tenant, id, b.Code)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, map[string]string{"id": req.ID, "status": string(req.Status), "access_token": token})
+}
+
+// status checks the request's access token itself (the route has no key): a missing, wrong or
+// stale token and an unknown request all answer 401 alike.
+func (h requests) status(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	token, ok := strings.CutPrefix(r.Header("Authorization"), "Bearer ")
+	if !ok {
+		return httpapi.Response{}, dsr.ErrUnauthorized
+	}
+	req, err := h.svc.Status(ctx, r.Tenant, r.Path("id"), strings.TrimSpace(token))
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, publicStatus{ID: req.ID, Type: req.Type, Status: req.Status,
+		ReceivedAt: req.ReceivedAt, DueAt: req.DueAt, CompletedAt: req.CompletedAt})
+}
+
+func (h requests) list(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	f := dsr.Filter{Status: dsr.Status(r.Query("status")), Type: dsr.Type(r.Query("type"))}
+	if err := f.Validate(); err != nil {
+		return httpapi.Response{}, err
+	}
+	if s := r.Query("due_before"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return httpapi.Response{}, apperr.Validation(apperr.FieldError{Field: "due_before", Message: "must be an RFC 3339 time"})
+		}
+		f.DueBefore = t
+	}
+	var err error
+	if f.Limit, err = r.Limit(); err != nil {
+		return httpapi.Response{}, err
+	}
+	// The filters are part of the scope: a cursor continues only the list it came from.
+	scope := "requests?" + url.Values{"status": {string(f.Status)}, "type": {string(f.Type)}, "due_before": {r.Query("due_before")}}.Encode()
+	if f.Cursor, err = r.Cursor(scope); err != nil {
+		return httpapi.Response{}, err
+	}
+	reqs, next, err := h.svc.List(ctx, r.Tenant, f)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	items := make([]summary, len(reqs))
+	for i, req := range reqs {
+		items[i] = summaryOf(req)
+	}
+	return r.List(items, next, scope)
+}
+
+func (h requests) get(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	id := r.Path("id")
+	if err := dsr.ValidateID(id); err != nil {
+		return httpapi.Response{}, err
+	}
+	req, err := h.svc.Get(ctx, r.Tenant, id)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, recordOf(req))
+}
+
+// extendBody is the body of the extend route.
+type extendBody struct {
+	Reason string `json:"reason"`
+}
+
+func (h requests) extend(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	id := r.Path("id")
+	if err := dsr.ValidateID(id); err != nil {
+		return httpapi.Response{}, err
+	}
+	var b extendBody
+	if err := r.Decode(&b); err != nil {
+		return httpapi.Response{}, err
+	}
+	req, err := h.svc.Extend(ctx, r.Tenant, id, b.Reason, actor(r))
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, recordOf(req))
+}
+
+func (h requests) reject(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	id := r.Path("id")
+	if err := dsr.ValidateID(id); err != nil {
+		return httpapi.Response{}, err
+	}
+	var b dsr.Rejection
+	if err := r.Decode(&b); err != nil {
+		return httpapi.Response{}, err
+	}
+	req, err := h.svc.Reject(ctx, r.Tenant, id, b, actor(r))
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, recordOf(req))
+}
+
+func (h requests) auditList(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	var f audit.Filter
+	var err error
+	if id := r.Query("subject_id"); id != "" {
+		if err := subject.ValidateID(id); err != nil {
+			return httpapi.Response{}, err
+		}
+		f.Subject = subject.Pseudonym(h.p.Secrets, r.Tenant, id)
+	}
+	if f.RequestID = r.Query("request_id"); f.RequestID != "" {
+		if err := dsr.ValidateID(f.RequestID); err != nil {
+			return httpapi.Response{}, apperr.Validation(apperr.FieldError{Field: "request_id", Message: "must be a request id"})
+		}
+	}
+	if f.Limit, err = r.Limit(); err != nil {
+		return httpapi.Response{}, err
+	}
+	scope := "audit?" + url.Values{"subject": {f.Subject}, "request_id": {f.RequestID}}.Encode()
+	if f.Cursor, err = r.Cursor(scope); err != nil {
+		return httpapi.Response{}, err
+	}
+	entries, next, err := h.audit.List(ctx, r.Tenant, f)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return r.List(entries, next, scope)
+}
+
+func (h requests) auditVerify(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	v, err := h.audit.Verify(ctx, r.Tenant)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, v)
+}
+
+// actor is who a key's holder is in timelines and the audit trail.
+func actor(r *httpapi.Request) string {
+	if r.Role == httpapi.RoleAdmin {
+		return audit.ActorOperator
+	}
+	return audit.ActorSite
+}

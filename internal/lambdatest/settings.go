@@ -1,0 +1,51 @@
+package lambdatest
+
+import (
+	"crypto/rand"
+	"fmt"
+	"slices"
+
+	gdpr "github.com/example/gdpr"
+	"github.com/example/gdpr/internal/samtemplate"
+)
+
+// sampleSecret stands in for the master secret the template generates (48 characters).
+var sampleSecret = rand.Text() + rand.Text()[:22]
+
+// sampleSettings has a stand-in for every environment variable the template sets. A new
+// variable in the template must get one here, or Settings refuses the function.
+var sampleSettings = map[string]string{
+	"TABLE_NAME":   "gdpr-test",
+	"BUCKET_NAME":  "gdpr-test-exports",
+	"SENDER_EMAIL": "privacy@example.org",
+	"GDPR_SECRET":  sampleSecret,
+	"LOG_LEVEL":    "INFO",
+}
+
+// TemplateFunction returns the function with that logical id from template.yaml.
+func TemplateFunction(logicalID string) (samtemplate.Function, error) {
+	tpl, err := samtemplate.Parse(gdpr.Template)
+	if err != nil {
+		return samtemplate.Function{}, err
+	}
+	fns := tpl.Functions()
+	i := slices.IndexFunc(fns, func(f samtemplate.Function) bool { return f.LogicalID == logicalID })
+	if i < 0 {
+		return samtemplate.Function{}, fmt.Errorf("lambdatest: no function %s in template.yaml", logicalID)
+	}
+	return fns[i], nil
+}
+
+// Settings returns NAME=value for every environment variable the template gives fn, with
+// sample values, so a function that checks its settings at start starts.
+func Settings(fn samtemplate.Function) ([]string, error) {
+	var env []string
+	for _, name := range fn.Env {
+		v, ok := sampleSettings[name]
+		if !ok {
+			return nil, fmt.Errorf("lambdatest: %s needs %s, which has no sample value", fn.LogicalID, name)
+		}
+		env = append(env, name+"="+v)
+	}
+	return env, nil
+}

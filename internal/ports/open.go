@@ -1,0 +1,40 @@
+package ports
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/example/gdpr/internal/clock"
+)
+
+// EnvCreateTable, set to 1, makes Open provision an empty emulator first (see Provision).
+const EnvCreateTable = "GDPR_CREATE_TABLE"
+
+// Open builds the ports of a long-running local process (gdprd, gdprctl): the AWS adapters
+// when env sets TABLE_NAME, the embedded ones under dataDir otherwise. Against AWS or an
+// emulator, GDPR_SECRET defaults to the local master secret in dataDir, so that one data
+// folder's keys keep working whichever engine holds the data.
+func Open(ctx context.Context, env func(string) string, dataDir, baseURL string, clk clock.Clock, log *slog.Logger) (*Ports, error) {
+	if env(EnvTable) == "" {
+		return local(dataDir, clk, baseURL, log, env(EnvSender))
+	}
+	if env(EnvSecret) == "" {
+		secret, err := LocalSecret(dataDir)
+		if err != nil {
+			return nil, err
+		}
+		base := env
+		env = func(name string) string {
+			if name == EnvSecret {
+				return secret
+			}
+			return base(name)
+		}
+	}
+	if env(EnvCreateTable) == "1" {
+		if err := Provision(ctx, env); err != nil {
+			return nil, err
+		}
+	}
+	return AWS(ctx, env, clk, log)
+}

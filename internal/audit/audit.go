@@ -179,6 +179,9 @@ const maxScanned = 1000
 // last). With one filter it reads one index partition; with both, it reads the request's
 // entries and keeps the subject's. Errors: table.ErrBadCursor.
 func (l Log) List(ctx context.Context, tenant string, f Filter) ([]Entry, string, error) {
+	if f.Limit < 1 || f.Limit > maxScanned {
+		return nil, "", fmt.Errorf("audit: list of %d entries", f.Limit)
+	}
 	q := table.Query{PK: logPK(tenant), To: lastSeqKey, Desc: true, Cursor: f.Cursor}
 	switch {
 	case f.RequestID != "":

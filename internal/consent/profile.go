@@ -106,21 +106,20 @@ func (s *Service) PutProfile(ctx context.Context, tenantID, subjectID string, in
 	if len(fs) > 0 {
 		return subject.Profile{}, apperr.Validation(fs...)
 	}
-	// Refuse before the slow hashing: a refused profile costs one read.
-	if _, _, err := s.admit(ctx, tenantID, subjectID, PurposeTerms); err != nil {
-		return subject.Profile{}, err
-	}
-	questions := make([]subject.SecurityQuestion, len(in.SecurityQuestions))
-	for i, q := range in.SecurityQuestions {
-		questions[i] = subject.SecurityQuestion{Question: q.Question, AnswerHash: HashAnswer(q.Answer)}
-	}
-
 	claim := emailClaim{subjectID: subjectID}
+	var questions []subject.SecurityQuestion
 	var out subject.Profile
 	err := s.retry(ctx, func() error {
 		_, stateVersion, err := s.admit(ctx, tenantID, subjectID, PurposeTerms)
 		if err != nil {
 			return err
+		}
+		// Hashed once admitted, so a refused profile costs no slow hashing, and once only.
+		if questions == nil {
+			questions = make([]subject.SecurityQuestion, len(in.SecurityQuestions))
+			for i, q := range in.SecurityQuestions {
+				questions[i] = subject.SecurityQuestion{Question: q.Question, AnswerHash: HashAnswer(q.Answer)}
+			}
 		}
 		old, version, err := subject.GetProfile(ctx, s.table, tenantID, subjectID)
 		if err != nil && !errors.Is(err, subject.ErrNotFound) {

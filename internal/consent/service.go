@@ -244,6 +244,7 @@ func (s *Service) Withdraw(ctx context.Context, tenantID string, w Withdrawal) (
 			purposes[name] = false
 		}
 		if len(unknown) > 0 {
+			slices.Sort(unknown)
 			return unknownPurposes("purposes.", unknown)
 		}
 		var entry Entry

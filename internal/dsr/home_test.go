@@ -62,7 +62,7 @@ func TestDynamoDB(t *testing.T) {
 		table: dynamo.New(db, name, tabletest.Def(t)),
 		feed:  dynamo.NewFeed(dynamodbstreams.NewFromConfig(cfg), db, name),
 		// moto_server answers concurrent TransactWriteItems on one item with HTTP 500s;
-		// DynamoDB cancels the losers with TransactionConflict (see the report to the lead).
+		// DynamoDB itself cancels the losers with reason TransactionConflict.
 		racyTransactions: "moto_server fails concurrent transactions on one item",
 	}
 	runSuite(t, func(*testing.T) store { return s })

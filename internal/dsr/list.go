@@ -31,6 +31,9 @@ func (f Filter) Validate() error {
 	if f.Type != "" && !slices.Contains(Types, f.Type) {
 		fe = append(fe, apperr.FieldError{Field: "type", Message: "must be a request type"})
 	}
+	if f.Limit < 1 || f.Limit > maxScanned {
+		fe = append(fe, apperr.FieldError{Field: "limit", Message: "must be an integer from 1 to 1000"})
+	}
 	if len(fe) > 0 {
 		return apperr.Validation(fe...)
 	}

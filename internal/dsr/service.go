@@ -109,7 +109,10 @@ func (s *Service) Submit(ctx context.Context, tenantID string, in Input, c Calle
 	if err != nil {
 		return Request{}, err
 	}
-	return r, s.notify(ctx, r, "verification", mailData{Code: code})
+	if err := s.notify(ctx, r, "verification", mailData{Code: code}); err != nil {
+		return Request{}, err
+	}
+	return r, nil
 }
 
 // recipient finds the subject a request is about and the address its code goes to.
@@ -264,7 +267,10 @@ func (s *Service) Extend(ctx context.Context, tenantID, id, reason, actor string
 	if err != nil {
 		return Request{}, err
 	}
-	return r, s.notify(ctx, r, "extension", mailData{Reason: reason})
+	if err := s.notify(ctx, r, "extension", mailData{Reason: reason}); err != nil {
+		return Request{}, err
+	}
+	return r, nil
 }
 
 // Validate checks a rejection.
@@ -312,7 +318,10 @@ func (s *Service) Reject(ctx context.Context, tenantID, id string, j Rejection, 
 	if err != nil {
 		return Request{}, err
 	}
-	return r, s.notify(ctx, r, "rejection", mailData{Reason: j.Detail, RejectReason: j.Reason})
+	if err := s.notify(ctx, r, "rejection", mailData{Reason: j.Detail, RejectReason: j.Reason}); err != nil {
+		return Request{}, err
+	}
+	return r, nil
 }
 
 // Advance moves a verified request on as the fulfilment functions work on it: to processing,
@@ -421,6 +430,9 @@ func (s *Service) pseudonym(r Request) string {
 	return subject.Pseudonym(s.Secrets, r.Tenant, r.SubjectID)
 }
 
+// notify emails the subject about a change already stored. Storing first means a failed email
+// leaves a request that shows what happened (and an error for the caller), never a subject
+// told of a change that was not made.
 func (s *Service) notify(ctx context.Context, r Request, name string, d mailData) error {
 	d.Tenant, d.RequestID, d.Type, d.Lift, d.ReceivedAt, d.DueAt = r.Tenant, r.ID, r.Type, r.Lift, r.ReceivedAt, r.DueAt
 	m, err := render(defaultLocale, name, d)

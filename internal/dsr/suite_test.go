@@ -491,8 +491,9 @@ func testRateLimits(t *testing.T, e *env) {
 	e.submit(t, in, public)
 	_, err := e.svc.Submit(ctx, e.tenant, in, public)
 	ae := wantCode(t, err, apperr.CodeRateLimited)
-	if want := time.Hour; ae.RetryAfter != want && ae.RetryAfter != want-time.Second {
-		t.Fatalf("RetryAfter = %s, want %s (until 11:00)", ae.RetryAfter, want)
+	// The clock moves on from 10:00 as the test runs.
+	if ae.RetryAfter > time.Hour || ae.RetryAfter < 55*time.Minute {
+		t.Fatalf("RetryAfter = %s, want the rest of the hour to 11:00", ae.RetryAfter)
 	}
 	// Another email from the same address: the source's third.
 	e.submit(t, dsr.Input{Type: dsr.Access, Email: "bob@example.org"}, public)

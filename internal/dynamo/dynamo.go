@@ -186,12 +186,22 @@ func (t *Table) Transact(ctx context.Context, ws []table.Write) error {
 	_, err := t.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	var tce *types.TransactionCanceledException
 	if errors.As(err, &tce) {
-		// Reasons come in the order of the writes. Other codes (TransactionConflict with a
-		// concurrent transaction, throttling) are engine failures, not failed conditions.
+		// Reasons come in the order of the writes. A failed condition names its write. A
+		// TransactionConflict (another transaction held the item) is reported as a conflict
+		// too: the item is changing under the caller, whose answer — read again, retry — is the
+		// same as for a stale version. Other codes (throttling) are engine failures.
+		conflict := -1
 		for i, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) == "ConditionalCheckFailed" && i < len(ws) {
+			switch code := aws.ToString(r.Code); {
+			case i >= len(ws):
+			case code == "ConditionalCheckFailed":
 				return &table.ConflictError{Index: i, Key: ws[i].Item.Key}
+			case code == "TransactionConflict" && conflict < 0:
+				conflict = i
 			}
+		}
+		if conflict >= 0 {
+			return &table.ConflictError{Index: conflict, Key: ws[conflict].Item.Key}
 		}
 	}
 	if err != nil {

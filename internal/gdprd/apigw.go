@@ -131,6 +131,7 @@ func authorizerEvent(ev events.APIGatewayV2HTTPRequest, region string) events.AP
 		Type:    "REQUEST",
 		RouteArn: fmt.Sprintf("arn:aws:execute-api:%s:%s:%s/%s/%s%s",
 			region, accountID, apiID, stage, ev.RequestContext.HTTP.Method, ev.RawPath),
+		IdentitySource:        []string{},
 		RouteKey:              ev.RouteKey,
 		RawPath:               ev.RawPath,
 		RawQueryString:        ev.RawQueryString,

@@ -25,30 +25,34 @@ func (s *Server) startBackground(ctx context.Context) {
 	for i, c := range s.feed {
 		s.wg.Go(func() { c.run(ctx, s.stop, s.nudges[i], s.cfg.Poll) })
 	}
-	for _, j := range s.jobs {
+	for _, j := range s.run.jobs {
 		if !j.schedule.Enabled {
 			continue
 		}
-		every, err := parseRate(j.schedule.Expression)
+		tm, err := parseSchedule(j.schedule.Expression)
 		if err != nil {
-			// cron(...) is not run on a timer here; POST /_local/jobs/{name} runs the job.
-			s.log.Warn("schedule not run on a timer", "function", j.fn.id, "schedule", j.schedule.Name, "expression", j.schedule.Expression)
+			// POST /_local/jobs/{name} still runs the job.
+			s.log.Warn("schedule not run on a timer", "function", j.fn.id, "schedule", j.schedule.Name, "error", err.Error())
 			continue
 		}
-		s.wg.Go(func() { s.every(every, func() { s.runJob(ctx, j) }) })
+		s.wg.Go(func() { s.onSchedule(tm, func() { s.runJob(ctx, j) }) })
 	}
-	if _, ok := s.Ports.Table.(sweeper); ok {
-		s.wg.Go(func() { s.every(sweepEvery, func() { s.sweep(ctx) }) })
+	if _, ok := s.run.Ports.Table.(sweeper); ok {
+		s.wg.Go(func() { s.onSchedule(every(sweepEvery), func() { s.sweep(ctx) }) })
 	}
 }
 
-// every calls f every d until s.stop closes; a call in progress finishes first.
-func (s *Server) every(d time.Duration, f func()) {
-	t := time.NewTicker(d)
-	defer t.Stop()
+// onSchedule calls f each time tm fires until s.stop closes; a call in progress finishes
+// first. Schedules fire by the real clock: /_local/clock moves what handlers read, not
+// when timers ring.
+func (s *Server) onSchedule(tm timing, f func()) {
+	last := time.Now()
 	for {
+		last = tm.next(last)
+		t := time.NewTimer(time.Until(last))
 		select {
 		case <-s.stop:
+			t.Stop()
 			return
 		case <-t.C:
 			f()
@@ -59,14 +63,14 @@ func (s *Server) every(d time.Duration, f func()) {
 // sweep deletes expired items, as DynamoDB TTL does (by the server's clock, which
 // /_local/clock moves), and trims the changes every consumer is done with.
 func (s *Server) sweep(ctx context.Context) {
-	n, err := s.Ports.Table.(sweeper).Sweep(ctx, s.clock.Now())
+	n, err := s.run.Ports.Table.(sweeper).Sweep(ctx, s.clock.Now())
 	if err != nil {
 		s.log.Error("TTL sweep failed", slog.String("error", err.Error()))
 	} else if n > 0 {
 		s.log.Info("TTL sweep", slog.Int("deleted", n))
 		s.nudge()
 	}
-	if t, ok := s.Ports.Feed.(trimmer); ok {
+	if t, ok := s.run.Ports.Feed.(trimmer); ok {
 		s.trim(ctx, t)
 	}
 }
@@ -77,7 +81,7 @@ func (s *Server) trim(ctx context.Context, t trimmer) {
 	through, lowest := "", int64(-1)
 	if len(s.feed) == 0 {
 		for {
-			changes, next, err := s.Ports.Feed.Read(ctx, s.tail, maxReadBatch)
+			changes, next, err := s.run.Ports.Feed.Read(ctx, s.tail, maxReadBatch)
 			if err != nil {
 				s.log.Error("feed read failed", slog.String("error", err.Error()))
 				return

@@ -60,7 +60,7 @@ type Config struct {
 
 // Server is a running gdprd.
 type Server struct {
-	*Runner
+	run      *Runner
 	cfg      Config
 	log      *slog.Logger
 	clock    *clock.Settable
@@ -96,15 +96,15 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	s.url = "http://" + s.listener.Addr().String()
 	// Links to local objects name the address actually bound (port 0 picks one).
 	cfg.Addr = s.listener.Addr().String()
-	if s.Runner, err = NewRunner(ctx, cfg, s.clock); err != nil {
+	if s.run, err = NewRunner(ctx, cfg, s.clock); err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			s.Runner.Close()
+			s.run.Close()
 		}
 	}()
-	for _, m := range s.unbound {
+	for _, m := range s.run.unbound {
 		s.log.Warn("schedule of a function not built; not run", "schedule", m)
 	}
 	if err := s.routes(); err != nil {
@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err := s.consumers(ctx); err != nil {
 		return nil, err
 	}
-	created, err := ensureDemo(ctx, s.Ports, cfg.DataDir)
+	created, err := ensureDemo(ctx, s.run.Ports, cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("gdprd: demo tenant: %w", err)
 	}
@@ -121,8 +121,8 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	return s, nil
 }
 
-// Region is the AWS region events name: AWS_REGION, or us-east-1.
-func Region(env func(string) string) string {
+// region is the AWS region events name: AWS_REGION, or us-east-1.
+func region(env func(string) string) string {
 	if r := env("AWS_REGION"); r != "" {
 		return r
 	}
@@ -132,10 +132,13 @@ func Region(env func(string) string) string {
 // URL is the server's base URL, e.g. http://127.0.0.1:3000.
 func (s *Server) URL() string { return s.url }
 
+// Ports are the adapters the server's functions run on.
+func (s *Server) Ports() *ports.Ports { return s.run.Ports }
+
 func (s *Server) routes() error {
 	unbuilt := map[string]int{}
-	for _, r := range s.tmpl.Routes() {
-		fn, ok := s.fns[r.Function]
+	for _, r := range s.run.tmpl.Routes() {
+		fn, ok := s.run.fns[r.Function]
 		if !ok || fn.kind != KindHTTP {
 			unbuilt[r.Function]++
 			continue
@@ -152,17 +155,17 @@ func (s *Server) routes() error {
 	for _, id := range slices.Sorted(maps.Keys(unbuilt)) {
 		s.log.Warn("function not built; its routes answer 404", "function", id, "routes", unbuilt[id])
 	}
-	if _, ok := s.fns[AuthorizerFunction]; !ok {
+	if _, ok := s.run.fns[AuthorizerFunction]; !ok {
 		return errors.New("gdprd: the authorizer is not built")
 	}
 	local := httpapi.New(httpapi.Config{
-		Table:   s.Ports.Table,
-		Tenants: tenant.Store{Table: s.Ports.Table, Clock: s.Ports.Clock},
-		Secrets: s.Ports.Secrets,
-		Clock:   s.Ports.Clock,
+		Table:   s.run.Ports.Table,
+		Tenants: tenant.Store{Table: s.run.Ports.Table, Clock: s.run.Ports.Clock},
+		Secrets: s.run.Ports.Secrets,
+		Clock:   s.run.Ports.Clock,
 		Log:     s.log,
 	}, s.localRoutes()...)
-	s.local = newFunction("gdprd", KindHTTP, shutdownTimeout, local.Handle, s.region)
+	s.local = newFunction("gdprd", KindHTTP, shutdownTimeout, local.Handle, s.run.region)
 	for _, r := range s.localRoutes() {
 		method, path, _ := strings.Cut(r.Key, " ")
 		rt, err := compileRoute(method, path)
@@ -183,18 +186,18 @@ func (s *Server) consumers(ctx context.Context) error {
 		engine = name
 	}
 	posDir := filepath.Join(s.cfg.DataDir, "feed", engine)
-	for _, t := range s.tmpl.StreamTriggers() {
-		fn, ok := s.fns[t.Function]
+	for _, t := range s.run.tmpl.StreamTriggers() {
+		fn, ok := s.run.fns[t.Function]
 		if !ok || fn.kind != KindStream {
 			s.log.Warn("stream trigger of a function not built; not fed", "function", t.Function, "trigger", t.Name)
 			continue
 		}
-		def, err := s.tmpl.Table(t.Table)
+		def, err := s.run.tmpl.Table(t.Table)
 		if err != nil {
 			return fmt.Errorf("gdprd: %w", err)
 		}
-		arn := fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s/stream/local", s.region, accountID, engine)
-		c, err := newConsumer(t, fn, s.Ports.Feed, def.StreamView, s.region, arn, posDir, s.log)
+		arn := fmt.Sprintf("arn:aws:dynamodb:%s:%s:table/%s/stream/local", s.run.region, accountID, engine)
+		c, err := newConsumer(t, fn, s.run.Ports.Feed, def.StreamView, s.run.region, arn, posDir, s.log)
 		if err != nil {
 			return fmt.Errorf("gdprd: %w", err)
 		}
@@ -255,9 +258,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	close(s.stop)
 	s.wg.Wait()
-	if s.Ports.Close != nil {
-		err = errors.Join(err, s.Ports.Close())
-	}
+	err = errors.Join(err, s.run.Close())
 	return err
 }
 
@@ -266,7 +267,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.nudge()
 	if strings.HasPrefix(r.URL.Path, files.LinkPath) {
-		if h, ok := s.Ports.Objects.(http.Handler); ok {
+		if h, ok := s.run.Ports.Objects.(http.Handler); ok {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -281,7 +282,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fn := s.local
 	if ok {
 		if rt.function != s.local.id {
-			fn = s.fns[rt.function]
+			fn = s.run.fns[rt.function]
 		}
 	} else {
 		// No route: the local routes' API answers its not_found problem.
@@ -309,7 +310,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // when it fails (500) or denies (403).
 func (s *Server) authorize(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*events.APIGatewayV2HTTPRequestContextAuthorizerDescription, int) {
 	var resp events.APIGatewayV2CustomAuthorizerSimpleResponse
-	if err := s.fns[AuthorizerFunction].call(ctx, authorizerEvent(ev, s.region), &resp); err != nil {
+	if err := s.run.fns[AuthorizerFunction].call(ctx, authorizerEvent(ev, s.run.region), &resp); err != nil {
 		s.log.Error("authorizer failed", "request_id", ev.RequestContext.RequestID, "error", err.Error())
 		return nil, http.StatusInternalServerError
 	}

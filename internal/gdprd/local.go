@@ -33,7 +33,7 @@ func (s *Server) localRoutes() []httpapi.Route {
 }
 
 func (s *Server) handleOutbox(ctx context.Context, _ *httpapi.Request) (httpapi.Response, error) {
-	ob, ok := s.Ports.Mail.(outboxLister)
+	ob, ok := s.run.Ports.Mail.(outboxLister)
 	if !ok {
 		return httpapi.Response{}, apperr.New(apperr.NotFound, "outbox_not_local", "Mail goes through SES; there is no local outbox.")
 	}
@@ -66,7 +66,7 @@ func (s *Server) handleClock(_ context.Context, r *httpapi.Request) (httpapi.Res
 }
 
 func (s *Server) handleJob(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	j, ok := findJob(s.jobs, r.Path("name"))
+	j, ok := findJob(s.run.jobs, r.Path("name"))
 	if !ok {
 		return httpapi.Response{}, apperr.New(apperr.NotFound, "job_not_found", "No scheduled job has this name.")
 	}

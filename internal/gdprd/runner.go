@@ -48,7 +48,7 @@ func NewRunner(ctx context.Context, cfg Config, clk clock.Clock) (*Runner, error
 		}
 		return nil, fmt.Errorf("gdprd: build functions: %w", err)
 	}
-	region := Region(cfg.Env)
+	region := region(cfg.Env)
 	r := &Runner{Ports: p, tmpl: tmpl, fns: functions(set, tmpl, region), clock: clk, region: region}
 	r.jobs, r.unbound = bindJobs(tmpl, r.fns)
 	return r, nil

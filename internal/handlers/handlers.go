@@ -53,6 +53,17 @@ func All(p *ports.Ports) (*Set, error) {
 		return nil, err
 	}
 	s.HTTP["MetaFunction"], s.Routes["MetaFunction"] = meta.Handle, meta.RouteKeys()
+	consent, err := Consent(p)
+	if err != nil {
+		return nil, err
+	}
+	s.HTTP["ConsentFunction"], s.Routes["ConsentFunction"] = consent.Handle, consent.RouteKeys()
+	requests, err := Requests(p)
+	if err != nil {
+		return nil, err
+	}
+	s.HTTP["RequestsFunction"], s.Routes["RequestsFunction"] = requests.Handle, requests.RouteKeys()
+	s.Schedule["RetentionFunction"] = Retention(p)
 	return s, nil
 }
 

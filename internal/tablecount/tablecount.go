@@ -29,7 +29,7 @@ func (c Counts) String() string {
 
 // Table is a table port that counts the calls it passes on. It is safe for concurrent use.
 type Table struct {
-	next                            table.Table
+	next                             table.Table
 	get, put, del, tx, txWrites, qry atomic.Int64
 }
 

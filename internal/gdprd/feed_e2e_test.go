@@ -1,0 +1,311 @@
+package gdprd_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/example/gdpr/internal/gdprd"
+	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/streamimage"
+	"github.com/example/gdpr/internal/table"
+	"github.com/example/gdpr/internal/tenant"
+)
+
+// testTemplate has one route that writes, one stream trigger that reads what it wrote and
+// one schedule: the three kinds of trigger, apart from the service's own functions.
+const testTemplate = `
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions:
+        - {AttributeName: pk, AttributeType: S}
+        - {AttributeName: sk, AttributeType: S}
+      KeySchema:
+        - {AttributeName: pk, KeyType: HASH}
+        - {AttributeName: sk, KeyType: RANGE}
+      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
+      TimeToLiveSpecification: {AttributeName: ttl, Enabled: true}
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: KeyAuthorizer
+        Authorizers:
+          KeyAuthorizer:
+            FunctionArn: !GetAtt AuthorizerFunction.Arn
+  AuthorizerFunction:
+    Type: AWS::Serverless::Function
+    Properties: {Timeout: 5}
+  WriteFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Write:
+          Type: HttpApi
+          Properties: {ApiId: !Ref Api, Method: POST, Path: "/test/items/{id}"}
+  StreamFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Changes:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt Table.StreamArn
+            StartingPosition: TRIM_HORIZON
+            BatchSize: 10
+            MaximumRetryAttempts: 3
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            FilterCriteria:
+              Filters:
+                - Pattern: '{"dynamodb":{"NewImage":{"status":{"S":["verified"]}}}}'
+  JobFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Tick:
+          Type: ScheduleV2
+          Properties:
+            ScheduleExpression: rate(1 hour)
+            Input: '{"job":"tick"}'
+`
+
+// streamSpy is StreamFunction: it records the items it gets and fails each record once.
+type streamSpy struct {
+	mu     sync.Mutex
+	seen   map[string]int // by item key
+	data   map[string]string
+	failed map[string]bool
+}
+
+func (s *streamSpy) handle(_ context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var resp events.DynamoDBEventResponse
+	for _, rec := range ev.Records {
+		c, err := streamimage.Change(rec)
+		if err != nil {
+			return resp, err
+		}
+		id := c.Key.PK
+		s.seen[id]++
+		s.data[id] = string(c.New.Data)
+		if !s.failed[id] {
+			s.failed[id] = true
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: rec.Change.SequenceNumber})
+		}
+	}
+	return resp, nil
+}
+
+func (s *streamSpy) count(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen[id]
+}
+
+func testBuild(spy *streamSpy) func(p *ports.Ports) (*handlers.Set, error) {
+	return func(p *ports.Ports) (*handlers.Set, error) {
+		write := httpapi.New(httpapi.Config{
+			Table:   p.Table,
+			Tenants: tenant.Store{Table: p.Table, Clock: p.Clock},
+			Secrets: p.Secrets,
+			Clock:   p.Clock,
+			Log:     p.Log,
+		}, httpapi.Route{Key: "POST /test/items/{id}", Access: httpapi.Site, Handle: func(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+			var in struct {
+				Status string `json:"status"`
+			}
+			if err := r.Decode(&in); err != nil {
+				return httpapi.Response{}, err
+			}
+			it, err := table.NewItem(table.Key{PK: "TEST#" + r.Path("id"), SK: "ITEM"}, 0, in)
+			if err != nil {
+				return httpapi.Response{}, err
+			}
+			if err := p.Table.Put(ctx, it, table.Cond{}); err != nil {
+				return httpapi.Response{}, err
+			}
+			return httpapi.JSON(http.StatusCreated, in)
+		}})
+		return &handlers.Set{
+			Authorizer: handlers.Authorizer(p),
+			HTTP:       map[string]handlers.HTTPHandler{"WriteFunction": write.Handle},
+			Stream:     map[string]handlers.StreamHandler{"StreamFunction": spy.handle},
+			Schedule: map[string]handlers.ScheduleHandler{"JobFunction": func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
+				return json.Marshal(map[string]any{"input": in, "now": p.Clock.Now()})
+			}},
+		}, nil
+	}
+}
+
+func newSpy() *streamSpy {
+	return &streamSpy{seen: map[string]int{}, data: map[string]string{}, failed: map[string]bool{}}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestTriggers(t *testing.T) {
+	spy := newSpy()
+	dir := t.TempDir()
+	s := start(t, gdprd.Config{DataDir: dir, Template: []byte(testTemplate), Build: testBuild(spy)})
+	key := credentials(t, dir).SiteKey
+
+	t.Run("WriteNeedsKey", func(t *testing.T) {
+		call(t, "POST", s.URL()+"/test/items/x", "", []byte(`{"status":"verified"}`)).problem(t, http.StatusUnauthorized)
+	})
+
+	t.Run("Feed", func(t *testing.T) {
+		for id, status := range map[string]string{"a": "verified", "b": "pending", "c": "verified"} {
+			if r := call(t, "POST", s.URL()+"/test/items/"+id, key, []byte(`{"status":"`+status+`"}`)); r.status != http.StatusCreated {
+				t.Fatalf("write %s: %d %s", id, r.status, r.body)
+			}
+		}
+		// Each matching record fails once (item failure) and comes again.
+		waitFor(t, "records a and c delivered twice", func() bool { return spy.count("TEST#a") >= 2 && spy.count("TEST#c") >= 2 })
+		if got := spy.count("TEST#b"); got != 0 {
+			t.Fatalf("filtered-out record delivered %d times", got)
+		}
+		spy.mu.Lock()
+		data := spy.data["TEST#a"]
+		spy.mu.Unlock()
+		if got, want := data, `{"status":"verified"}`; got != want {
+			t.Fatalf("decoded new image = %s, want %s", got, want)
+		}
+	})
+
+	t.Run("Job", func(t *testing.T) {
+		call(t, "POST", s.URL()+"/_local/clock", "", []byte(`{"now":"2030-01-02T03:04:05Z"}`))
+		defer call(t, "POST", s.URL()+"/_local/clock", "", []byte(`{"now":null}`))
+		r := call(t, "POST", s.URL()+"/_local/jobs/tick", "", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("status = %d: %s", r.status, r.body)
+		}
+		var out struct {
+			Input struct{ Job string }
+			Now   time.Time
+		}
+		r.json(t, &out)
+		if got, want := out.Input.Job, "tick"; got != want {
+			t.Fatalf("job input = %q, want %q", got, want)
+		}
+		if got, want := out.Now.Format("2006-01-02"), "2030-01-02"; got != want {
+			t.Fatalf("job ran at %v, want the set clock", out.Now)
+		}
+		if got, want := call(t, "POST", s.URL()+"/_local/jobs/tock", "", nil).problem(t, http.StatusNotFound), "job_not_found"; got != want {
+			t.Fatalf("code = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("GracefulShutdown", func(t *testing.T) {
+		if r := call(t, "POST", s.URL()+"/test/items/last", key, []byte(`{"status":"pending"}`)); r.status != http.StatusCreated {
+			t.Fatalf("write: %d %s", r.status, r.body)
+		}
+		s.stop(t)
+		if _, err := http.Get(s.URL() + "/v1/health"); err == nil {
+			t.Fatal("server still answers after shutdown")
+		}
+		def, err := ports.TableDef()
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := sqlite.Open(filepath.Join(dir, ports.DatabaseFile), def)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Get(context.Background(), table.Key{PK: "TEST#last", SK: "ITEM"}); err != nil {
+			t.Fatalf("acknowledged write lost: %v", err)
+		}
+		pos, err := os.ReadFile(filepath.Join(dir, "feed", "sqlite", "StreamFunction.Changes.pos"))
+		if err != nil {
+			t.Fatalf("feed position not kept: %v", err)
+		}
+		if len(pos) == 0 {
+			t.Fatal("empty feed position")
+		}
+	})
+
+	t.Run("RestartDoesNotRedeliver", func(t *testing.T) {
+		before := spy.count("TEST#a")
+		s2 := start(t, gdprd.Config{DataDir: dir, Template: []byte(testTemplate), Build: testBuild(spy)})
+		if r := call(t, "POST", s2.URL()+"/test/items/d", key, []byte(`{"status":"verified"}`)); r.status != http.StatusCreated {
+			t.Fatalf("write: %d %s", r.status, r.body)
+		}
+		waitFor(t, "record d delivered", func() bool { return spy.count("TEST#d") >= 2 })
+		if got := spy.count("TEST#a"); got != before {
+			t.Fatalf("record a delivered again after restart: %d times, was %d", got, before)
+		}
+	})
+}
+
+func TestFunctionFailure(t *testing.T) {
+	build := func(p *ports.Ports) (*handlers.Set, error) {
+		return &handlers.Set{
+			Authorizer: func(_ context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
+				switch ev.Headers["authorization"] {
+				case "Bearer allow":
+					return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true}, nil
+				case "Bearer fail":
+					return events.APIGatewayV2CustomAuthorizerSimpleResponse{}, fmt.Errorf("authorizer down")
+				}
+				return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
+			},
+			HTTP: map[string]handlers.HTTPHandler{"WriteFunction": func(_ context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+				if ev.PathParameters["id"] == "panic" {
+					var m map[string]int
+					m["x"]++ // a nil map write panics
+				}
+				return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("boom")
+			}},
+		}, nil
+	}
+	s := start(t, gdprd.Config{Template: []byte(testTemplate), Build: build})
+	// API Gateway answers these itself, with its own bodies.
+	for _, tc := range []struct {
+		name, key, id string
+		status        int
+		body          string
+	}{
+		{"AuthorizerDenies", "", "x", http.StatusForbidden, `{"message":"Forbidden"}`},
+		{"AuthorizerFails", "fail", "x", http.StatusInternalServerError, `{"message":"Internal Server Error"}`},
+		{"FunctionFails", "allow", "x", http.StatusInternalServerError, `{"message":"Internal Server Error"}`},
+		{"FunctionPanics", "allow", "panic", http.StatusInternalServerError, `{"message":"Internal Server Error"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := call(t, "POST", s.URL()+"/test/items/"+tc.id, tc.key, []byte(`{}`))
+			if got, want := r.status, tc.status; got != want {
+				t.Fatalf("status = %d, want %d", got, want)
+			}
+			if got, want := string(r.body), tc.body; got != want {
+				t.Fatalf("body = %s, want %s", got, want)
+			}
+		})
+	}
+	// The server survives a panicking function.
+	if r := call(t, "GET", s.URL()+"/_local/outbox", "", nil); r.status != http.StatusOK {
+		t.Fatalf("after a panic, status = %d", r.status)
+	}
+}

@@ -1,0 +1,176 @@
+package gdprd_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/example/gdpr/internal/gdprd"
+	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/tenant"
+)
+
+// testServer is a gdprd running in process on a free loopback port.
+type testServer struct {
+	*gdprd.Server
+	dir    string
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+}
+
+// env is a fixed environment for the server under test.
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+func start(t *testing.T, cfg gdprd.Config) *testServer {
+	t.Helper()
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	if cfg.Env == nil {
+		cfg.Env = env(nil)
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = 20 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := gdprd.New(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatalf("gdprd.New: %v", err)
+	}
+	ts := &testServer{Server: s, dir: cfg.DataDir, cancel: cancel, done: make(chan error, 1)}
+	go func() { ts.done <- s.Run(ctx) }()
+	t.Cleanup(func() { ts.stop(t) })
+	return ts
+}
+
+// stop shuts the server down as SIGTERM does and waits for Run to return.
+func (ts *testServer) stop(t *testing.T) {
+	t.Helper()
+	ts.once.Do(func() {
+		ts.cancel()
+		select {
+		case err := <-ts.done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(40 * time.Second):
+			t.Fatal("gdprd did not stop")
+		}
+	})
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("body is not JSON (%v): %s", err, r.body)
+	}
+}
+
+// problem checks a problem+json answer and returns its code.
+func (r response) problem(t *testing.T, status int) string {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)
+	}
+	if got, want := r.header.Get("Content-Type"), "application/problem+json"; got != want {
+		t.Fatalf("content type = %q, want %q", got, want)
+	}
+	var p struct {
+		Type, Title, Detail, Code string
+		Status                    int
+	}
+	r.json(t, &p)
+	if p.Status != status || p.Code == "" || p.Type == "" || p.Title == "" {
+		t.Fatalf("problem body incomplete: %s", r.body)
+	}
+	return p.Code
+}
+
+// call sends a request; every answer must carry X-Request-Id.
+func call(t *testing.T, method, url, key string, body []byte) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("X-Request-Id") == "" {
+		t.Errorf("%s %s: no X-Request-Id", method, url)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func credentials(t *testing.T, dir string) tenant.Keys {
+	t.Helper()
+	k, err := gdprd.ReadCredentials(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// withStandIns builds every function handlers.All builds, plus small stand-ins behind
+// template routes of functions it does not build yet, so that key checks can be tested on
+// routes of the real template.
+func withStandIns(p *ports.Ports) (*handlers.Set, error) {
+	set, err := handlers.All(p)
+	if err != nil {
+		return nil, err
+	}
+	cfg := httpapi.Config{
+		Table:   p.Table,
+		Tenants: tenant.Store{Table: p.Table, Clock: p.Clock},
+		Secrets: p.Secrets,
+		Clock:   p.Clock,
+		Log:     p.Log,
+	}
+	whoami := func(_ context.Context, r *httpapi.Request) (httpapi.Response, error) {
+		return httpapi.JSON(http.StatusOK, map[string]string{"tenant": r.Tenant, "role": string(r.Role)})
+	}
+	if _, ok := set.HTTP["ConsentFunction"]; !ok {
+		set.HTTP["ConsentFunction"] = httpapi.New(cfg,
+			httpapi.Route{Key: "GET /v1/consents/{subject_id}", Access: httpapi.Site, Handle: whoami},
+			httpapi.Route{Key: "POST /v1/consents", Access: httpapi.Site, Handle: whoami},
+		).Handle
+	}
+	if _, ok := set.HTTP["RequestsFunction"]; !ok {
+		set.HTTP["RequestsFunction"] = httpapi.New(cfg,
+			httpapi.Route{Key: "GET /v1/requests", Access: httpapi.Admin, Handle: whoami},
+		).Handle
+	}
+	return set, nil
+}

@@ -1,0 +1,271 @@
+package gdprd_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/example/gdpr/internal/gdprd"
+	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/mail"
+	"github.com/example/gdpr/internal/ports"
+)
+
+func TestServer(t *testing.T) {
+	var banner bytes.Buffer
+	s := start(t, gdprd.Config{Build: withStandIns, Out: &banner})
+	keys := credentials(t, s.dir)
+
+	t.Run("Banner", func(t *testing.T) {
+		for _, want := range []string{s.URL(), s.dir, ports.DatabaseFile, ports.OutboxDir, ports.ExportsDir, gdprd.CredentialsFile} {
+			if !strings.Contains(banner.String(), want) {
+				t.Errorf("banner does not name %q:\n%s", want, banner.String())
+			}
+		}
+		if strings.Contains(banner.String(), keys.SiteKey) || strings.Contains(banner.String(), keys.AdminKey) {
+			t.Error("banner prints a key")
+		}
+	})
+
+	t.Run("Health", func(t *testing.T) {
+		r := call(t, "GET", s.URL()+"/v1/health", "", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("status = %d: %s", r.status, r.body)
+		}
+		var h struct{ Status, Version string }
+		r.json(t, &h)
+		if h.Status != "ok" || h.Version == "" {
+			t.Fatalf("health = %s", r.body)
+		}
+	})
+
+	t.Run("OpenAPI", func(t *testing.T) {
+		r := call(t, "GET", s.URL()+"/v1/openapi.json", "", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("status = %d: %s", r.status, r.body)
+		}
+		var doc struct {
+			OpenAPI string         `json:"openapi"`
+			Paths   map[string]any `json:"paths"`
+		}
+		r.json(t, &doc)
+		if !strings.HasPrefix(doc.OpenAPI, "3.1") || len(doc.Paths) == 0 {
+			t.Fatalf("openapi = %q with %d paths", doc.OpenAPI, len(doc.Paths))
+		}
+	})
+
+	t.Run("CredentialsFile", func(t *testing.T) {
+		fi, err := os.Stat(filepath.Join(s.dir, gdprd.CredentialsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := fi.Mode().Perm(), os.FileMode(0o600); got != want {
+			t.Fatalf("mode = %v, want %v", got, want)
+		}
+		if keys.Tenant != gdprd.DemoTenant || keys.SiteKey == "" || keys.AdminKey == "" {
+			t.Fatalf("credentials = tenant %q, keys present %v %v", keys.Tenant, keys.SiteKey != "", keys.AdminKey != "")
+		}
+	})
+
+	consent := s.URL() + "/v1/consents/u-42"
+	t.Run("NoKey", func(t *testing.T) {
+		if got, want := call(t, "GET", consent, "", nil).problem(t, http.StatusUnauthorized), "unauthenticated"; got != want {
+			t.Fatalf("code = %q, want %q", got, want)
+		}
+	})
+	t.Run("BadKey", func(t *testing.T) {
+		if got, want := call(t, "GET", consent, "gk_site_demo_"+strings.Repeat("A", 43), nil).problem(t, http.StatusUnauthorized), "unauthenticated"; got != want {
+			t.Fatalf("code = %q, want %q", got, want)
+		}
+		call(t, "GET", consent, "not-a-key", nil).problem(t, http.StatusUnauthorized)
+	})
+	t.Run("SiteKey", func(t *testing.T) {
+		r := call(t, "GET", consent, keys.SiteKey, nil)
+		// The stand-in answers 200; the consent function, once built, 404 for an unknown subject.
+		if r.status != http.StatusOK && r.status != http.StatusNotFound {
+			t.Fatalf("status = %d: %s", r.status, r.body)
+		}
+		if r.status == http.StatusNotFound {
+			if got := r.problem(t, http.StatusNotFound); got == "not_found" {
+				t.Fatalf("code = %q: the route was not found", got)
+			}
+		}
+	})
+	t.Run("SiteKeyOnAdminRoute", func(t *testing.T) {
+		if got, want := call(t, "GET", s.URL()+"/v1/requests", keys.SiteKey, nil).problem(t, http.StatusForbidden), "forbidden"; got != want {
+			t.Fatalf("code = %q, want %q", got, want)
+		}
+	})
+	t.Run("AdminKey", func(t *testing.T) {
+		r := call(t, "GET", s.URL()+"/v1/requests", keys.AdminKey, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("status = %d: %s", r.status, r.body)
+		}
+	})
+	t.Run("BodyTooLarge", func(t *testing.T) {
+		body := []byte(`{"x":"` + strings.Repeat("a", 100<<10) + `"}`)
+		if got, want := call(t, "POST", s.URL()+"/v1/consents", keys.SiteKey, body).problem(t, http.StatusRequestEntityTooLarge), "payload_too_large"; got != want {
+			t.Fatalf("code = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("UnknownRoute", func(t *testing.T) {
+		if got, want := call(t, "GET", s.URL()+"/v1/nothing", "", nil).problem(t, http.StatusNotFound), "not_found"; got != want {
+			t.Fatalf("code = %q, want %q", got, want)
+		}
+	})
+	t.Run("WrongMethod", func(t *testing.T) {
+		if got, want := call(t, "DELETE", s.URL()+"/v1/health", "", nil).problem(t, http.StatusNotFound), "not_found"; got != want {
+			t.Fatalf("code = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("Clock", func(t *testing.T) {
+		at := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+		r := call(t, "POST", s.URL()+"/_local/clock", "", []byte(`{"now":"2031-05-06T07:08:09Z"}`))
+		if r.status != http.StatusOK {
+			t.Fatalf("status = %d: %s", r.status, r.body)
+		}
+		var c struct{ Now time.Time }
+		r.json(t, &c)
+		if d := c.Now.Sub(at); d < 0 || d > 5*time.Second {
+			t.Fatalf("answered now = %v, want %v", c.Now, at)
+		}
+		if d := s.Ports().Clock.Now().Sub(at); d < 0 || d > 5*time.Second {
+			t.Fatalf("handlers' clock = %v, want about %v", s.Ports().Clock.Now(), at)
+		}
+		r = call(t, "POST", s.URL()+"/_local/clock", "", []byte(`{"now":null}`))
+		if r.status != http.StatusOK {
+			t.Fatalf("status = %d: %s", r.status, r.body)
+		}
+		if d := time.Since(s.Ports().Clock.Now()); d < -time.Second || d > time.Second {
+			t.Fatalf("clock not back to real time: %v", s.Ports().Clock.Now())
+		}
+		call(t, "POST", s.URL()+"/_local/clock", "", []byte(`{"now":"yesterday"}`)).problem(t, http.StatusBadRequest)
+		call(t, "POST", s.URL()+"/_local/clock", "", []byte(`{"then":null}`)).problem(t, http.StatusBadRequest)
+		call(t, "GET", s.URL()+"/_local/clock", "", nil).problem(t, http.StatusNotFound)
+	})
+
+	t.Run("Outbox", func(t *testing.T) {
+		r := call(t, "GET", s.URL()+"/_local/outbox", "", nil)
+		if r.status != http.StatusOK || strings.TrimSpace(string(r.body)) != "[]" {
+			t.Fatalf("empty outbox = %d %s", r.status, r.body)
+		}
+		for _, subject := range []string{"first", "second"} {
+			if _, err := s.Ports().Mail.Send(context.Background(), mail.Message{To: "ann@example.org", Subject: subject, Text: "Verification code: 123456"}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		var sent []struct {
+			ID, To, Subject, Text string
+			SentAt                time.Time `json:"sent_at"`
+		}
+		call(t, "GET", s.URL()+"/_local/outbox", "", nil).json(t, &sent)
+		if len(sent) != 2 {
+			t.Fatalf("%d messages, want 2", len(sent))
+		}
+		if got, want := sent[0].Subject+","+sent[1].Subject, "second,first"; got != want {
+			t.Fatalf("subjects = %s, want %s (newest first)", got, want)
+		}
+		if sent[0].ID == "" || sent[0].To != "ann@example.org" || !strings.Contains(sent[0].Text, "Verification code: 123456") || sent[0].SentAt.IsZero() {
+			t.Fatalf("message = %+v", sent[0])
+		}
+	})
+
+	t.Run("Objects", func(t *testing.T) {
+		ctx := context.Background()
+		key := "exports/demo/req_1/export.zip"
+		if err := s.Ports().Objects.Put(ctx, key, "application/zip", strings.NewReader("zip bytes")); err != nil {
+			t.Fatal(err)
+		}
+		link, err := s.Ports().Objects.URL(ctx, key, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(link, s.URL()+"/_local/objects/") {
+			t.Fatalf("link %q is not served by this server", link)
+		}
+		resp, err := http.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(b) != "zip bytes" {
+			t.Fatalf("GET link = %d %q", resp.StatusCode, b)
+		}
+		resp, err = http.Get(link + "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got, want := resp.StatusCode, http.StatusForbidden; got != want {
+			t.Fatalf("tampered link = %d, want %d", got, want)
+		}
+	})
+
+	t.Run("Jobs", func(t *testing.T) {
+		call(t, "POST", s.URL()+"/_local/jobs/nothing", "", nil).problem(t, http.StatusNotFound)
+		set, err := handlers.All(s.Ports())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := set.Schedule["RetentionFunction"]; !ok {
+			t.Skip("RetentionFunction is not built by handlers.All yet")
+		}
+		r := call(t, "POST", s.URL()+"/_local/jobs/retention", "", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("status = %d: %s", r.status, r.body)
+		}
+		var rep struct {
+			Job     string         `json:"job"`
+			Deleted map[string]any `json:"deleted"`
+		}
+		r.json(t, &rep)
+		if rep.Job != "retention" || rep.Deleted == nil {
+			t.Fatalf("report = %s", r.body)
+		}
+	})
+}
+
+func TestRestartKeepsCredentials(t *testing.T) {
+	dir := t.TempDir()
+	first := start(t, gdprd.Config{DataDir: dir})
+	before, err := os.ReadFile(filepath.Join(dir, gdprd.CredentialsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.stop(t)
+
+	var banner bytes.Buffer
+	second := start(t, gdprd.Config{DataDir: dir, Out: &banner, Build: withStandIns})
+	after, err := os.ReadFile(filepath.Join(dir, gdprd.CredentialsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("credentials file changed on restart")
+	}
+	if strings.Contains(banner.String(), "created now") {
+		t.Fatalf("banner says the demo tenant was created again:\n%s", banner.String())
+	}
+	// The keys of the first start still resolve.
+	var k struct {
+		SiteKey string `json:"site_key"`
+	}
+	if err := json.Unmarshal(after, &k); err != nil {
+		t.Fatal(err)
+	}
+	r := call(t, "GET", second.URL()+"/v1/consents/u-1", k.SiteKey, nil)
+	if r.status == http.StatusUnauthorized || r.status == http.StatusForbidden {
+		t.Fatalf("the first start's site key: status = %d", r.status)
+	}
+}

@@ -19,6 +19,9 @@ const DefaultDeviceRetention = 90 * 24 * time.Hour
 // maxClockSkew is how far in the future a site's seen_at may be: its clock and ours differ.
 const maxClockSkew = 5 * time.Minute
 
+// KindDevices names device observations on the expiry index.
+const KindDevices = "devices"
+
 // Device is one device observation for risk-based authentication, as a site sends it. Every
 // field but SeenAt is personal data (or may be): stored, exported, never logged.
 type Device struct {
@@ -113,7 +116,7 @@ func (s *Service) RecordDevice(ctx context.Context, tenantID, subjectID string, 
 	id := "dev_" + base64.RawURLEncoding.EncodeToString(secrets.Random(16))
 	key := subject.Key(tenantID, subjectID, subject.SKDevicePrefix+d.SeenAt.Format(ledgerTime)+"#"+id)
 	stored := StoredDevice{ID: id, Device: d, ReceivedAt: now, ExpiresAt: d.SeenAt.Add(retention)}
-	stored.Attrs = expiry.At(tenantID, key, stored.ExpiresAt)
+	stored.Attrs = expiry.At(tenantID, KindDevices, key, stored.ExpiresAt)
 	it, err := table.NewItem(key, 0, stored)
 	if err != nil {
 		return DeviceReceipt{}, err

@@ -17,6 +17,7 @@ import (
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/dynamo"
+	"github.com/example/gdpr/internal/expiry"
 	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/mototest"
 	"github.com/example/gdpr/internal/secrets"
@@ -80,6 +81,18 @@ type env struct {
 	secrets secrets.Master
 	svc     *dsr.Service
 	tenants tenant.Store
+}
+
+// sweep runs the retention job's walk of the tenant's expiry index at now.
+func (e *env) sweep(now time.Time) (expiry.Report, error) {
+	sw := expiry.Sweeper{Table: e.table, Deadlines: map[string]expiry.DeadlineFunc{dsr.KindRequests: e.svc.ExpireRequest}}
+	return sw.Sweep(ctx, e.tenant, start, now)
+}
+
+// expireAt sweeps at now and returns how many requests expired.
+func (e *env) expireAt(now time.Time) (int, error) {
+	rep, err := e.sweep(now)
+	return rep.Expired[dsr.KindRequests], err
 }
 
 func newEnv(t *testing.T, s store) *env {

@@ -24,6 +24,9 @@ const (
 // exact across any number of Lambda instances and never count a request that was not stored.
 const Window = time.Hour
 
+// KindRateLimit names rate-limit counters on the expiry index.
+const KindRateLimit = "rate_limit_counters"
+
 // counter is one key's count in one window. Its key holds a keyed hash of the email or the
 // address, never the value; it expires (TTL and expiry index) when its window ends.
 type counter struct {
@@ -76,7 +79,7 @@ func (s *Service) count(ctx context.Context, t tenant.Tenant, email, source stri
 			return nil, e
 		}
 		cnt.N++
-		cnt.Attrs = expiry.At(t.ID, k, end)
+		cnt.Attrs = expiry.At(t.ID, KindRateLimit, k, end)
 		next, err := table.NewItem(k, it.Version, cnt)
 		if err != nil {
 			return nil, err

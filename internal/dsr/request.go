@@ -93,6 +93,9 @@ func requestKey(tenant, id string) table.Key {
 	return table.Key{PK: "T#" + tenant + "#R#" + id, SK: skRequest}
 }
 
+// KindRequests names requests' deadlines on the expiry index.
+const KindRequests = "requests"
+
 func allPK(tenant string) string { return "T#" + tenant + "#RQ" }
 
 func statusPK(tenant string, s Status) string { return "T#" + tenant + "#RQS#" + string(s) }
@@ -108,10 +111,9 @@ func (r *Request) item(version int64) (table.Item, error) {
 		GSI2PK: statusPK(r.Tenant, r.Status), GSI2SK: dueKey(r.DueAt, r.ID),
 	}
 	if r.Status == PendingVerification {
-		rec.Attrs = expiry.At(r.Tenant, k, r.ReceivedAt.Add(UnverifiedTTL))
-		// On the expiry index only: the job marks the request expired; the record itself is
-		// kept, so the engine must not delete it.
-		rec.Attrs.TTL = 0
+		// A deadline, not a TTL: the retention job marks the request expired (ExpireRequest)
+		// and the record itself is kept.
+		rec.Attrs = expiry.Deadline(r.Tenant, KindRequests, k, r.ReceivedAt.Add(UnverifiedTTL))
 	}
 	return table.NewItem(k, version, rec)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/dsr"
+	"github.com/example/gdpr/internal/expiry"
 	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/tenant"
@@ -297,11 +298,11 @@ func testExpireUnverified(t *testing.T, e *env) {
 	e.clock.Set(start.Add(3 * 24 * time.Hour))
 	fresh, _ := e.submitCode(t, "cy@example.org")
 
-	n, err := e.svc.ExpireUnverified(ctx, e.tenant, start.Add(dsr.UnverifiedTTL-time.Second))
+	n, err := e.expireAt(start.Add(dsr.UnverifiedTTL - time.Second))
 	if err != nil || n != 0 {
 		t.Fatalf("before 7 days: expired %d, %v", n, err)
 	}
-	n, err = e.svc.ExpireUnverified(ctx, e.tenant, start.Add(dsr.UnverifiedTTL))
+	n, err = e.expireAt(start.Add(dsr.UnverifiedTTL))
 	if err != nil || n != 1 {
 		t.Fatalf("after 7 days: expired %d, %v; want 1", n, err)
 	}
@@ -316,10 +317,10 @@ func testExpireUnverified(t *testing.T, e *env) {
 
 	// The next run finds the fresh one, once.
 	later := start.Add(3*24*time.Hour + dsr.UnverifiedTTL)
-	if n, err := e.svc.ExpireUnverified(ctx, e.tenant, later); err != nil || n != 1 {
+	if n, err := e.expireAt(later); err != nil || n != 1 {
 		t.Fatalf("later: expired %d, %v; want 1", n, err)
 	}
-	if n, err := e.svc.ExpireUnverified(ctx, e.tenant, later); err != nil || n != 0 {
+	if n, err := e.expireAt(later); err != nil || n != 0 {
 		t.Fatalf("again: expired %d, %v; want 0", n, err)
 	}
 }
@@ -787,24 +788,26 @@ func drain(t *testing.T, f table.Feed, after string) ([]table.Change, string) {
 func testDeleteExpired(t *testing.T, e *env) {
 	e.submitCode(t, "ann@example.org") // two counters, expiring at 11:00
 	idem := table.Key{PK: "T#" + e.tenant + "#IDEM#abc", SK: "IDEM"}
-	it, err := table.NewItem(idem, 0, map[string]any{"done": true, "ttl": start.Add(24 * time.Hour).Unix(),
-		"xpk": "T#" + e.tenant + "#X#2026-02-01", "xsk": fmt.Sprintf("%010d#%s#%s", start.Add(24*time.Hour).Unix(), idem.PK, idem.SK)})
+	it, err := table.NewItem(idem, 0, struct {
+		Done bool `json:"done"`
+		expiry.Attrs
+	}{true, expiry.At(e.tenant, "idempotency_records", idem, start.Add(24*time.Hour))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := e.table.Put(ctx, it, table.Cond{Kind: table.IfAbsent}); err != nil {
 		t.Fatal(err)
 	}
-	d, err := e.svc.DeleteExpired(ctx, e.tenant, start.Add(30*time.Minute))
-	if err != nil || d != (dsr.Deleted{}) {
+	d, err := e.sweep(start.Add(30 * time.Minute))
+	if err != nil || len(d.Deleted) != 0 {
 		t.Fatalf("before expiry: %+v, %v", d, err)
 	}
-	d, err = e.svc.DeleteExpired(ctx, e.tenant, start.Add(2*time.Hour))
-	if err != nil || d != (dsr.Deleted{RateLimitCounters: 2}) {
+	d, err = e.sweep(start.Add(2 * time.Hour))
+	if err != nil || len(d.Deleted) != 1 || d.Deleted[dsr.KindRateLimit] != 2 {
 		t.Fatalf("after the counters' hour: %+v, %v", d, err)
 	}
-	d, err = e.svc.DeleteExpired(ctx, e.tenant, start.Add(25*time.Hour))
-	if err != nil || d != (dsr.Deleted{IdempotencyRecords: 1}) {
+	d, err = e.sweep(start.Add(25 * time.Hour))
+	if err != nil || len(d.Deleted) != 1 || d.Deleted["idempotency_records"] != 1 {
 		t.Fatalf("after a day: %+v, %v", d, err)
 	}
 	if _, err := e.table.Get(ctx, idem); !errors.Is(err, table.ErrNotFound) {

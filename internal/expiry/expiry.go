@@ -1,5 +1,6 @@
-// Package expiry marks items for deletion: the TTL attribute DynamoDB acts on, and the
-// expiry index the retention job reads so that its cost grows with what expires, not with the table.
+// Package expiry marks items for deletion or for a deadline: the TTL attribute DynamoDB acts
+// on, and the expiry index the retention job reads so that its cost grows with what expires,
+// not with the table.
 package expiry
 
 import (
@@ -12,22 +13,34 @@ import (
 // IndexName is the table's expiry index (template.yaml).
 const IndexName = "Expiry"
 
-// Attrs are embedded in any stored entity that expires.
+// Attrs are embedded in any stored entity that expires or has a deadline.
 type Attrs struct {
-	// TTL is the epoch second after which the item is deleted (table.AttrTTL).
+	// TTL is the epoch second after which the item is deleted (table.AttrTTL). Zero for a
+	// deadline: the item is kept and its owner decides what happens.
 	TTL int64 `json:"ttl,omitempty"`
 	// XPK groups a tenant's expiring items by UTC day; XSK orders them by time within it.
 	XPK string `json:"xpk,omitempty"`
 	XSK string `json:"xsk,omitempty"`
+	// Kind names what expires ("devices", "requests", ...): the retention report counts by it
+	// and deadlines are handed to the owner of their kind.
+	Kind string `json:"xkind,omitempty"`
 }
 
-// At returns the attributes of an item of tenant that expires at t.
-func At(tenant string, key table.Key, t time.Time) Attrs {
+// At returns the attributes of an item of tenant that is deleted at t.
+func At(tenant, kind string, key table.Key, t time.Time) Attrs {
+	a := Deadline(tenant, kind, key, t)
+	a.TTL = t.UTC().Unix()
+	return a
+}
+
+// Deadline returns the attributes of an item of tenant that its owner must act on at t. The
+// engine never deletes it.
+func Deadline(tenant, kind string, key table.Key, t time.Time) Attrs {
 	t = t.UTC()
 	return Attrs{
-		TTL: t.Unix(),
-		XPK: DayPK(tenant, t),
-		XSK: fmt.Sprintf("%010d#%s#%s", t.Unix(), key.PK, key.SK),
+		XPK:  DayPK(tenant, t),
+		XSK:  fmt.Sprintf("%010d#%s#%s", t.Unix(), key.PK, key.SK),
+		Kind: kind,
 	}
 }
 
@@ -41,8 +54,8 @@ func Until(t time.Time) string {
 	return fmt.Sprintf("%010d#~", t.Unix())
 }
 
-// Expired tells whether an item with this TTL has expired at now. Engines delete expired
-// items late (DynamoDB within days), so readers check for themselves.
+// Expired tells whether an item with a TTL has expired at now. Engines delete expired items
+// late (DynamoDB within days), so readers check for themselves.
 func (a Attrs) Expired(now time.Time) bool {
 	return a.TTL != 0 && now.Unix() >= a.TTL
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/table/tabletest"
 	"github.com/example/gdpr/internal/tablecount"
@@ -97,6 +98,8 @@ type csFixture struct {
 	// svc shares the table: it plays the request fulfilment that restricts and objects.
 	svc  *consent.Service
 	logs *csLogs
+	// retention is RetentionFunction's job on the same ports.
+	retention handlers.ScheduleHandler
 }
 
 // csLogs collects log output from concurrent handlers.
@@ -140,11 +143,12 @@ func newCSFixture(tb testing.TB, open csOpener) *csFixture {
 		tb.Fatal(err)
 	}
 	return &csFixture{
-		api:   a,
-		table: counted,
-		clock: clk,
-		svc:   consent.New(consent.Config{Table: counted, Clock: clk, Secrets: m, Tenants: tenant.Store{Table: counted, Clock: clk}}),
-		logs:  logs,
+		api:       a,
+		table:     counted,
+		clock:     clk,
+		svc:       consent.New(consent.Config{Table: counted, Clock: clk, Secrets: m, Tenants: tenant.Store{Table: counted, Clock: clk}}),
+		logs:      logs,
+		retention: handlers.Retention(p),
 	}
 }
 
@@ -688,6 +692,35 @@ func testHTTPDevices(t *testing.T, f *csFixture) {
 	}
 	f.do(t, csCall{method: "POST", path: "/v1/subjects/u-1/devices", body: `{}`}).want(t, 400, "validation_failed")
 	f.do(t, csCall{method: "POST", path: "/v1/subjects/u-1/devices", body: `{"browser":"x","seen_at":"2027-01-01T00:00:00Z"}`}).want(t, 400, "validation_failed")
+
+	// The retention job deletes the observation once the tenant's period has passed, not before.
+	devices := func() int {
+		t.Helper()
+		page, err := f.table.Query(t.Context(), table.Query{PK: subject.PK("acme", "u-1"), Prefix: subject.SKDevicePrefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(page.Items)
+	}
+	retention := func(at time.Time) map[string]int {
+		t.Helper()
+		f.clock.Set(at)
+		out, err := f.retention(t.Context(), []byte(`{"job":"retention"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep struct{ Deleted map[string]int }
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep.Deleted
+	}
+	if got := retention(rc.ExpiresAt.Add(-time.Minute))[consent.KindDevices]; got != 0 || devices() != 1 {
+		t.Fatalf("before the retention period: deleted %d, %d left", got, devices())
+	}
+	if got := retention(rc.ExpiresAt.Add(time.Minute))[consent.KindDevices]; got != 1 || devices() != 0 {
+		t.Fatalf("after the retention period: deleted %d, %d left; want 1, 0", got, devices())
+	}
 }
 
 // testNoPersonalData: addresses, names and user agents reach neither the logs nor an error.

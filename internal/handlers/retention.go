@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/dsr"
+	"github.com/example/gdpr/internal/expiry"
+	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -16,20 +19,24 @@ import (
 // retentionJob is the Input of RetentionFunction's schedule in template.yaml.
 const retentionJob = "retention"
 
-// retentionReport is what a run did, by kind, over every tenant.
+// retentionReport is what a run did, by kind, over every tenant. Every kind is listed, with 0
+// when nothing of it expired, so the report's shape does not depend on the data.
 type retentionReport struct {
 	Job     string         `json:"job"`
+	Tenants int            `json:"tenants"`
 	Deleted map[string]int `json:"deleted"`
 	Expired map[string]int `json:"expired"`
 }
 
-// Retention builds RetentionFunction's job: for every tenant, requests left unverified for
-// 7 days expire, and idempotency records and rate-limit counters past their time are
-// deleted. A tenant that fails does not stop the others; the run then fails, so the
+// Retention builds RetentionFunction's job: for every tenant, one walk of the expiry index
+// deletes what has outlived its retention (device observations, idempotency records,
+// rate-limit counters) and hands deadlines to their owners (requests left unverified for 7
+// days expire). A tenant that fails does not stop the others; the run then fails, so the
 // schedule retries it (every step is idempotent).
 func Retention(p *ports.Ports) ScheduleHandler {
 	svc := requestService(p)
 	tenants := tenant.Store{Table: p.Table, Clock: p.Clock}
+	sweeper := expiry.Sweeper{Table: p.Table, Deadlines: map[string]expiry.DeadlineFunc{dsr.KindRequests: svc.ExpireRequest}}
 	return func(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
 		var in struct {
 			Job string `json:"job"`
@@ -46,22 +53,26 @@ func Retention(p *ports.Ports) ScheduleHandler {
 		}
 		rep := retentionReport{
 			Job:     retentionJob,
-			Deleted: map[string]int{"idempotency_records": 0, "rate_limit_counters": 0},
-			Expired: map[string]int{"requests": 0},
+			Tenants: len(ids),
+			Deleted: map[string]int{consent.KindDevices: 0, httpapi.KindIdempotency: 0, dsr.KindRateLimit: 0},
+			Expired: map[string]int{dsr.KindRequests: 0},
 		}
 		var errs []error
 		for _, id := range ids {
-			n, err := svc.ExpireUnverified(ctx, id, now)
-			rep.Expired["requests"] += n
+			t, err := tenants.Get(ctx, id)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("tenant %s: expire requests: %w", id, err))
+				errs = append(errs, fmt.Errorf("tenant %s: %w", id, err))
+				continue
 			}
-			var d dsr.Deleted
-			d, err = svc.DeleteExpired(ctx, id, now)
-			rep.Deleted["idempotency_records"] += d.IdempotencyRecords
-			rep.Deleted["rate_limit_counters"] += d.RateLimitCounters
+			r, err := sweeper.Sweep(ctx, id, t.CreatedAt, now)
+			for kind, n := range r.Deleted {
+				rep.Deleted[kind] += n
+			}
+			for kind, n := range r.Expired {
+				rep.Expired[kind] += n
+			}
 			if err != nil {
-				errs = append(errs, fmt.Errorf("tenant %s: delete expired records: %w", id, err))
+				errs = append(errs, fmt.Errorf("tenant %s: %w", id, err))
 			}
 		}
 		p.Log.LogAttrs(ctx, slog.LevelInfo, "retention",

@@ -15,6 +15,9 @@ import (
 	"github.com/example/gdpr/internal/table"
 )
 
+// KindIdempotency names idempotency records on the expiry index.
+const KindIdempotency = "idempotency_records"
+
 // IdempotencyTTL is how long a tenant's Idempotency-Key is remembered.
 const IdempotencyTTL = 24 * time.Hour
 
@@ -129,7 +132,7 @@ func (s idempotency) reserve(ctx context.Context, k table.Key, fp, tenant string
 		case !errors.Is(err, table.ErrNotFound):
 			return reservation{}, err
 		}
-		rec := idemRecord{Fingerprint: fp, Attrs: expiry.At(tenant, k, now.Add(IdempotencyTTL))}
+		rec := idemRecord{Fingerprint: fp, Attrs: expiry.At(tenant, KindIdempotency, k, now.Add(IdempotencyTTL))}
 		it, err := table.NewItem(k, stale, rec)
 		if err != nil {
 			return reservation{}, err

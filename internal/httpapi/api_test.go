@@ -41,7 +41,27 @@ type echoBody struct {
 	Count int    `json:"count"`
 }
 
+// lostAnswer stores the first reservation of an idempotency key but answers as if its
+// condition had failed: what a retried PutItem whose first attempt succeeded looks like.
+type lostAnswer struct {
+	*sqlite.DB
+	done bool
+}
+
+func (l *lostAnswer) Put(ctx context.Context, it table.Item, c table.Cond) error {
+	err := l.DB.Put(ctx, it, c)
+	if err == nil && !l.done && it.SK == "IDEM" && c.Kind == table.IfAbsent {
+		l.done = true
+		return &table.ConflictError{Key: it.Key}
+	}
+	return err
+}
+
 func newFixture(t *testing.T) *fixture {
+	return newFixtureOn(t, func(db *sqlite.DB) table.Table { return db })
+}
+
+func newFixtureOn(t *testing.T, wrap func(*sqlite.DB) table.Table) *fixture {
 	t.Helper()
 	tpl, err := samtemplate.Parse(gdpr.Template)
 	if err != nil {
@@ -62,7 +82,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f := &fixture{db: db, clock: &clock.Settable{}}
 	f.api = httpapi.New(httpapi.Config{
-		Table:   db,
+		Table:   wrap(db),
 		Tenants: tenantsOf{"acme": true},
 		Secrets: m,
 		Clock:   f.clock,
@@ -302,6 +322,20 @@ func TestIdempotency(t *testing.T) {
 			t.Fatalf("an expired key was not forgotten: %d", resp.StatusCode)
 		}
 	})
+}
+
+func TestIdempotencyLostAnswer(t *testing.T) {
+	f := newFixtureOn(t, func(db *sqlite.DB) table.Table { return &lostAnswer{DB: db} })
+	ev := event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, site)
+	ev.Headers["idempotency-key"] = "k1"
+	resp, _ := call(t, f, ev)
+	if resp.StatusCode != 201 || f.calls.Load() != 1 {
+		t.Fatalf("own reservation taken for another's: %d %s, %d calls", resp.StatusCode, resp.Body, f.calls.Load())
+	}
+	again, _ := call(t, f, ev)
+	if again.Body != resp.Body || f.calls.Load() != 1 {
+		t.Fatalf("replay after a lost answer: %s", again.Body)
+	}
 }
 
 func TestCursor(t *testing.T) {

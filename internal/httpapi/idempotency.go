@@ -12,6 +12,7 @@ import (
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/expiry"
+	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/table"
 )
 
@@ -37,11 +38,15 @@ type idempotency struct {
 
 type idemRecord struct {
 	// Fingerprint is a hash of the route, path and body: the same key with another request is refused.
-	Fingerprint string            `json:"fingerprint"`
-	Done        bool              `json:"done"`
-	Status      int               `json:"status,omitempty"`
-	Body        string            `json:"body,omitempty"`
-	Headers     map[string]string `json:"headers,omitempty"`
+	Fingerprint string `json:"fingerprint"`
+	// Owner is a random token of the call that reserved the key. A write that succeeds but
+	// whose answer is lost is retried by the SDK and then fails its condition; the owner token
+	// lets the caller recognise its own reservation instead of taking it for someone else's.
+	Owner   string            `json:"owner"`
+	Done    bool              `json:"done"`
+	Status  int               `json:"status,omitempty"`
+	Body    string            `json:"body,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
 	expiry.Attrs
 }
 
@@ -116,6 +121,7 @@ type reservation struct {
 
 // reserve stores a pending record for the key, or returns the live record already there.
 func (s idempotency) reserve(ctx context.Context, k table.Key, fp, tenant string, now time.Time) (reservation, error) {
+	owner := base64.RawURLEncoding.EncodeToString(secrets.Random(16))
 	for attempt := 0; attempt < 3; attempt++ {
 		cur, err := s.table.Get(ctx, k)
 		var stale int64
@@ -125,6 +131,9 @@ func (s idempotency) reserve(ctx context.Context, k table.Key, fp, tenant string
 			if err := cur.Decode(&rec); err != nil {
 				return reservation{}, err
 			}
+			if rec.Owner == owner {
+				return reservation{isNew: true, rec: rec, version: cur.Version}, nil
+			}
 			if !rec.Expired(now) {
 				return reservation{rec: rec, version: cur.Version}, nil
 			}
@@ -132,7 +141,7 @@ func (s idempotency) reserve(ctx context.Context, k table.Key, fp, tenant string
 		case !errors.Is(err, table.ErrNotFound):
 			return reservation{}, err
 		}
-		rec := idemRecord{Fingerprint: fp, Attrs: expiry.At(tenant, KindIdempotency, k, now.Add(IdempotencyTTL))}
+		rec := idemRecord{Fingerprint: fp, Owner: owner, Attrs: expiry.At(tenant, KindIdempotency, k, now.Add(IdempotencyTTL))}
 		it, err := table.NewItem(k, stale, rec)
 		if err != nil {
 			return reservation{}, err

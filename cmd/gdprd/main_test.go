@@ -14,6 +14,7 @@ import (
 
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/gdprd"
+	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/sqlite"
 	"github.com/example/gdpr/internal/tenant"
@@ -92,7 +93,7 @@ func TestSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(filepath.Join(dir, ports.DatabaseFile), def)
+	db, err := sqlite.Open(filepath.Join(dir, home.DatabaseFile), def)
 	if err != nil {
 		t.Fatal(err)
 	}

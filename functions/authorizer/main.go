@@ -8,8 +8,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/example/gdpr/internal/authorizer"
 	"github.com/example/gdpr/internal/clock"
-	"github.com/example/gdpr/internal/handlers"
 	"github.com/example/gdpr/internal/ports"
 )
 
@@ -20,5 +20,5 @@ func main() {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(handlers.Authorizer(p))
+	lambda.Start(authorizer.New(p).Handle)
 }

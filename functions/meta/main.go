@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/example/gdpr/internal/clock"
-	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/handlers/metaapi"
 	"github.com/example/gdpr/internal/ports"
 )
 
@@ -19,7 +19,7 @@ func main() {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	api, err := handlers.Meta(p)
+	api, err := metaapi.New(p)
 	if err != nil {
 		log.Error("build", "error", err.Error())
 		os.Exit(1)

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/example/gdpr/internal/clock"
-	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/ports"
 )
 
@@ -20,7 +20,7 @@ func main() {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	api, err := handlers.Requests(p)
+	api, err := requestsapi.New(p)
 	if err != nil {
 		log.Error("build", "error", err.Error())
 		os.Exit(1)

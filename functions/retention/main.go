@@ -8,7 +8,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/example/gdpr/internal/clock"
-	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/handlers/retentionjob"
 	"github.com/example/gdpr/internal/ports"
 )
 
@@ -19,5 +19,5 @@ func main() {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(handlers.Retention(p))
+	lambda.Start(retentionjob.New(p))
 }

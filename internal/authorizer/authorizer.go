@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/tenant"
 )
 
@@ -63,4 +64,9 @@ func bearer(v string) (string, bool) {
 	}
 	token = strings.TrimSpace(token)
 	return token, token != ""
+}
+
+// New builds AuthorizerFunction on a function's ports.
+func New(p *ports.Ports) Handler {
+	return Handler{Keys: tenant.Store{Table: p.Table, Clock: p.Clock}, Log: p.Log}
 }

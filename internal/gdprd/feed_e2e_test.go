@@ -13,8 +13,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/example/gdpr/internal/authorizer"
 	"github.com/example/gdpr/internal/gdprd"
 	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/sqlite"
@@ -142,7 +144,7 @@ func testBuild(spy *streamSpy) func(p *ports.Ports) (*handlers.Set, error) {
 			return httpapi.JSON(http.StatusCreated, in)
 		}})
 		return &handlers.Set{
-			Authorizer: handlers.Authorizer(p),
+			Authorizer: authorizer.New(p).Handle,
 			HTTP:       map[string]handlers.HTTPHandler{"WriteFunction": write.Handle},
 			Stream:     map[string]handlers.StreamHandler{"StreamFunction": spy.handle},
 			Schedule: map[string]handlers.ScheduleHandler{"JobFunction": func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
@@ -231,7 +233,7 @@ func TestTriggers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		db, err := sqlite.Open(filepath.Join(dir, ports.DatabaseFile), def)
+		db, err := sqlite.Open(filepath.Join(dir, home.DatabaseFile), def)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/files"
 	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/tenant"
@@ -220,9 +221,9 @@ func (s *Server) banner(created bool) {
 		fmt.Fprintf(w, "  exports:      S3 bucket %s\n", s.cfg.Env(ports.EnvBucket))
 		fmt.Fprintf(w, "  mail:         SES, from %s\n", s.cfg.Env(ports.EnvSender))
 	} else {
-		fmt.Fprintf(w, "  database:     %s\n", filepath.Join(dir, ports.DatabaseFile))
-		fmt.Fprintf(w, "  exports:      %s\n", filepath.Join(dir, ports.ExportsDir))
-		fmt.Fprintf(w, "  outbox:       %s (GET %s/_local/outbox)\n", filepath.Join(dir, ports.OutboxDir), s.url)
+		fmt.Fprintf(w, "  database:     %s\n", filepath.Join(dir, home.DatabaseFile))
+		fmt.Fprintf(w, "  exports:      %s\n", filepath.Join(dir, home.ExportsDir))
+		fmt.Fprintf(w, "  outbox:       %s (GET %s/_local/outbox)\n", filepath.Join(dir, home.OutboxDir), s.url)
 	}
 	note := ""
 	if created {

@@ -12,6 +12,7 @@ import (
 	gdpr "github.com/example/gdpr"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/samtemplate"
 )
@@ -37,7 +38,7 @@ func NewRunner(ctx context.Context, cfg Config, clk clock.Clock) (*Runner, error
 	if err != nil {
 		return nil, err
 	}
-	p, err := ports.Open(ctx, cfg.Env, cfg.DataDir, "http://"+cfg.Addr, clk, cfg.Log)
+	p, err := home.Open(ctx, cfg.Env, cfg.DataDir, "http://"+cfg.Addr, clk, cfg.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/example/gdpr/internal/gdprd"
 	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/mail"
-	"github.com/example/gdpr/internal/ports"
 )
 
 func TestServer(t *testing.T) {
@@ -24,7 +24,7 @@ func TestServer(t *testing.T) {
 	keys := credentials(t, s.dir)
 
 	t.Run("Banner", func(t *testing.T) {
-		for _, want := range []string{s.URL(), s.dir, ports.DatabaseFile, ports.OutboxDir, ports.ExportsDir, gdprd.CredentialsFile} {
+		for _, want := range []string{s.URL(), s.dir, home.DatabaseFile, home.OutboxDir, home.ExportsDir, gdprd.CredentialsFile} {
 			if !strings.Contains(banner.String(), want) {
 				t.Errorf("banner does not name %q:\n%s", want, banner.String())
 			}

@@ -1,20 +1,23 @@
-// Package handlers builds each Lambda function's handler from the ports. functions/*/main.go
-// start one of them under the Lambda runtime; gdprd starts them all behind one listener.
+// Package handlers gathers every Lambda function of the service by its template.yaml logical
+// id, for gdprd and gdprctl, which run them all. Each function lives in a package of its own
+// (consentapi, requestsapi, metaapi, retentionjob, internal/authorizer) so that its Lambda
+// binary links only its own code.
 package handlers
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"runtime/debug"
 
 	"github.com/aws/aws-lambda-go/events"
 
-	gdpr "github.com/example/gdpr"
 	"github.com/example/gdpr/internal/authorizer"
+	"github.com/example/gdpr/internal/handlers/consentapi"
+	"github.com/example/gdpr/internal/handlers/metaapi"
+	"github.com/example/gdpr/internal/handlers/requestsapi"
+	"github.com/example/gdpr/internal/handlers/retentionjob"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
-	"github.com/example/gdpr/internal/tenant"
 )
 
 // HTTPHandler is the handler of a function behind the HTTP API.
@@ -42,78 +45,26 @@ type Set struct {
 // All builds every function on p.
 func All(p *ports.Ports) (*Set, error) {
 	s := &Set{
-		Authorizer: Authorizer(p),
+		Authorizer: authorizer.New(p).Handle,
 		HTTP:       map[string]HTTPHandler{},
 		Stream:     map[string]StreamHandler{},
 		Schedule:   map[string]ScheduleHandler{},
 		Routes:     map[string][]string{},
 	}
-	meta, err := Meta(p)
-	if err != nil {
-		return nil, err
-	}
-	s.HTTP["MetaFunction"], s.Routes["MetaFunction"] = meta.Handle, meta.RouteKeys()
-	consent, err := Consent(p)
-	if err != nil {
-		return nil, err
-	}
-	s.HTTP["ConsentFunction"], s.Routes["ConsentFunction"] = consent.Handle, consent.RouteKeys()
-	requests, err := Requests(p)
-	if err != nil {
-		return nil, err
-	}
-	s.HTTP["RequestsFunction"], s.Routes["RequestsFunction"] = requests.Handle, requests.RouteKeys()
-	s.Schedule["RetentionFunction"] = Retention(p)
-	return s, nil
-}
-
-// Authorizer builds AuthorizerFunction.
-func Authorizer(p *ports.Ports) AuthorizerHandler {
-	return authorizer.Handler{Keys: tenant.Store{Table: p.Table, Clock: p.Clock}, Log: p.Log}.Handle
-}
-
-// Meta builds MetaFunction: health and the OpenAPI description.
-func Meta(p *ports.Ports) (*httpapi.API, error) {
-	routes, err := httpapi.MetaRoutes(Version(), gdpr.OpenAPI)
-	if err != nil {
-		return nil, fmt.Errorf("handlers: meta: %w", err)
-	}
-	return api(p, routes...), nil
-}
-
-func api(p *ports.Ports, routes ...httpapi.Route) *httpapi.API {
-	return httpapi.New(httpapi.Config{
-		Table:   p.Table,
-		Tenants: tenant.Store{Table: p.Table, Clock: p.Clock},
-		Secrets: p.Secrets,
-		Clock:   p.Clock,
-		Log:     p.Log,
-	}, routes...)
-}
-
-// Version is the build's VCS revision (short), or "dev".
-func Version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "dev"
-	}
-	rev, dirty := "", false
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			dirty = s.Value == "true"
+	for _, fn := range []struct {
+		name  string
+		build func(*ports.Ports) (*httpapi.API, error)
+	}{
+		{"MetaFunction", metaapi.New},
+		{"ConsentFunction", consentapi.New},
+		{"RequestsFunction", requestsapi.New},
+	} {
+		a, err := fn.build(p)
+		if err != nil {
+			return nil, fmt.Errorf("handlers: %s: %w", fn.name, err)
 		}
+		s.HTTP[fn.name], s.Routes[fn.name] = a.Handle, a.RouteKeys()
 	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if rev == "" {
-		return "dev"
-	}
-	if dirty {
-		rev += "-dirty"
-	}
-	return rev
+	s.Schedule["RetentionFunction"] = retentionjob.New(p)
+	return s, nil
 }

@@ -1,10 +1,11 @@
-package ports
+package home
 
 import (
 	"context"
 	"log/slog"
 
 	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/ports"
 )
 
 // EnvCreateTable, set to 1, makes Open provision an empty emulator first (see Provision).
@@ -14,27 +15,27 @@ const EnvCreateTable = "GDPR_CREATE_TABLE"
 // when env sets TABLE_NAME, the embedded ones under dataDir otherwise. Against AWS or an
 // emulator, GDPR_SECRET defaults to the local master secret in dataDir, so that one data
 // folder's keys keep working whichever engine holds the data.
-func Open(ctx context.Context, env func(string) string, dataDir, baseURL string, clk clock.Clock, log *slog.Logger) (*Ports, error) {
-	if env(EnvTable) == "" {
-		return local(dataDir, clk, baseURL, log, env(EnvSender))
+func Open(ctx context.Context, env func(string) string, dataDir, baseURL string, clk clock.Clock, log *slog.Logger) (*ports.Ports, error) {
+	if env(ports.EnvTable) == "" {
+		return local(dataDir, clk, baseURL, log, env(ports.EnvSender))
 	}
-	if env(EnvSecret) == "" {
+	if env(ports.EnvSecret) == "" {
 		secret, err := LocalSecret(dataDir)
 		if err != nil {
 			return nil, err
 		}
 		base := env
 		env = func(name string) string {
-			if name == EnvSecret {
+			if name == ports.EnvSecret {
 				return secret
 			}
 			return base(name)
 		}
 	}
 	if env(EnvCreateTable) == "1" {
-		if err := Provision(ctx, env); err != nil {
+		if err := ports.Provision(ctx, env); err != nil {
 			return nil, err
 		}
 	}
-	return AWS(ctx, env, clk, log)
+	return ports.AWS(ctx, env, clk, log)
 }

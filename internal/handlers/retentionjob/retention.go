@@ -1,4 +1,5 @@
-package handlers
+// Package retentionjob is RetentionFunction: the scheduled storage-limitation and deadline job.
+package retentionjob
 
 import (
 	"bytes"
@@ -28,13 +29,13 @@ type retentionReport struct {
 	Expired map[string]int `json:"expired"`
 }
 
-// Retention builds RetentionFunction's job: for every tenant, one walk of the expiry index
+// New builds the job: for every tenant, one walk of the expiry index
 // deletes what has outlived its retention (device observations, idempotency records,
 // rate-limit counters) and hands deadlines to their owners (requests left unverified for 7
 // days expire). A tenant that fails does not stop the others; the run then fails, so the
 // schedule retries it (every step is idempotent).
-func Retention(p *ports.Ports) ScheduleHandler {
-	svc := requestService(p)
+func New(p *ports.Ports) func(context.Context, json.RawMessage) (json.RawMessage, error) {
+	svc := dsr.New(p.Table, p.Mail, p.Clock, p.Secrets)
 	tenants := tenant.Store{Table: p.Table, Clock: p.Clock}
 	sweeper := expiry.Sweeper{Table: p.Table, Deadlines: map[string]expiry.DeadlineFunc{dsr.KindRequests: svc.ExpireRequest}}
 	return func(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {

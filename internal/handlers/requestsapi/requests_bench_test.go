@@ -1,4 +1,4 @@
-package handlers_test
+package requestsapi_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/sqlite"
 	"github.com/example/gdpr/internal/table"
@@ -41,7 +41,7 @@ func newCostEnv(tb testing.TB, sender mail.Sender) *costEnv {
 	e := newRQEnv(tb, rqStore{table: count, feed: db})
 	if sender != nil {
 		e.ports.Mail = sender
-		a, err := handlers.Requests(e.ports)
+		a, err := requestsapi.New(e.ports)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -1,4 +1,6 @@
-package handlers
+// Package consentapi is ConsentFunction: the consent ledger and state (the login gate), and
+// the subject data the site sends in under that consent, over HTTP.
+package consentapi
 
 import (
 	"context"
@@ -13,16 +15,15 @@ import (
 	"github.com/example/gdpr/internal/tenant"
 )
 
-// Consent builds ConsentFunction: the consent ledger and state (the login gate), and the
-// subject data the site sends in under that consent.
-func Consent(p *ports.Ports) (*httpapi.API, error) {
+// New builds the function's API.
+func New(p *ports.Ports) (*httpapi.API, error) {
 	h := consentRoutes{svc: consent.New(consent.Config{
 		Table:   p.Table,
 		Clock:   p.Clock,
 		Secrets: p.Secrets,
 		Tenants: tenant.Store{Table: p.Table, Clock: p.Clock},
 	})}
-	return api(p,
+	return httpapi.FromPorts(p,
 		httpapi.Route{Key: "POST /v1/consents", Access: httpapi.Site, Handle: h.record},
 		httpapi.Route{Key: "GET /v1/consents/{subject_id}", Access: httpapi.Site, Handle: h.get},
 		httpapi.Route{Key: "GET /v1/consents/{subject_id}/history", Access: httpapi.Site, Handle: h.history},

@@ -1,4 +1,4 @@
-package handlers_test
+package requestsapi_test
 
 import (
 	"context"
@@ -21,6 +21,8 @@ import (
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/dynamo"
 	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/handlers/requestsapi"
+	"github.com/example/gdpr/internal/handlers/retentionjob"
 	"github.com/example/gdpr/internal/mototest"
 	"github.com/example/gdpr/internal/outbox"
 	"github.com/example/gdpr/internal/ports"
@@ -101,12 +103,12 @@ func newRQEnv(t testing.TB, s rqStore) *rqEnv {
 		Secrets: master,
 		Log:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
-	a, err := handlers.Requests(p)
+	a, err := requestsapi.New(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	suffix := hex.EncodeToString(secrets.Random(6))
-	e := &rqEnv{ports: p, outbox: out, clock: clk, api: a.Handle, retention: handlers.Retention(p),
+	e := &rqEnv{ports: p, outbox: out, clock: clk, api: a.Handle, retention: retentionjob.New(p),
 		tenant: "acme-" + suffix, other: "other-" + suffix}
 	ts := tenant.Store{Table: s.table, Clock: clk}
 	for _, id := range []string{e.tenant, e.other} {

@@ -1,4 +1,7 @@
-package ports
+// Package home opens the home a long-running process (gdprd, gdprctl) works in: the embedded
+// one under a data folder — SQLite, files, an outbox — or AWS when the environment names a
+// table. Lambda functions never import it, so their binaries carry no SQLite.
+package home
 
 import (
 	"bytes"
@@ -9,11 +12,10 @@ import (
 	"os"
 	"path/filepath"
 
-	gdpr "github.com/example/gdpr"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/files"
 	"github.com/example/gdpr/internal/outbox"
-	"github.com/example/gdpr/internal/samtemplate"
+	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/sqlite"
 )
@@ -32,13 +34,13 @@ const DefaultSender = "no-reply@localhost"
 // Local builds the embedded adapters under dir: SQLite in dir/gdpr.db, exports under
 // dir/exports (links served under baseURL by gdprd), mail in dir/outbox. The master secret is
 // dir/secret.key, made on first use. Mail is sent from SENDER_EMAIL, or DefaultSender.
-func Local(dir string, clk clock.Clock, baseURL string, log *slog.Logger) (*Ports, error) {
-	return local(dir, clk, baseURL, log, os.Getenv(EnvSender))
+func Local(dir string, clk clock.Clock, baseURL string, log *slog.Logger) (*ports.Ports, error) {
+	return local(dir, clk, baseURL, log, os.Getenv(ports.EnvSender))
 }
 
-func local(dir string, clk clock.Clock, baseURL string, log *slog.Logger, sender string) (*Ports, error) {
+func local(dir string, clk clock.Clock, baseURL string, log *slog.Logger, sender string) (*ports.Ports, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("ports: data folder: %w", err)
+		return nil, fmt.Errorf("home: data folder: %w", err)
 	}
 	secret, err := LocalSecret(dir)
 	if err != nil {
@@ -46,28 +48,28 @@ func local(dir string, clk clock.Clock, baseURL string, log *slog.Logger, sender
 	}
 	master, err := secrets.New([]byte(secret))
 	if err != nil {
-		return nil, fmt.Errorf("ports: %s: %w", filepath.Join(dir, SecretFile), err)
+		return nil, fmt.Errorf("home: %s: %w", filepath.Join(dir, SecretFile), err)
 	}
-	def, err := TableDef()
+	def, err := ports.TableDef()
 	if err != nil {
 		return nil, err
 	}
 	exports, err := files.New(filepath.Join(dir, ExportsDir), baseURL, master.Key(secrets.ForLinks), clk)
 	if err != nil {
-		return nil, fmt.Errorf("ports: %w", err)
+		return nil, fmt.Errorf("home: %w", err)
 	}
 	if sender == "" {
 		sender = DefaultSender
 	}
 	out, err := outbox.New(filepath.Join(dir, OutboxDir), sender, clk)
 	if err != nil {
-		return nil, fmt.Errorf("ports: %w", err)
+		return nil, fmt.Errorf("home: %w", err)
 	}
 	db, err := sqlite.Open(filepath.Join(dir, DatabaseFile), def)
 	if err != nil {
-		return nil, fmt.Errorf("ports: %w", err)
+		return nil, fmt.Errorf("home: %w", err)
 	}
-	return &Ports{
+	return &ports.Ports{
 		Table:   db,
 		Feed:    db,
 		Objects: exports,
@@ -88,7 +90,7 @@ func LocalSecret(dir string) (string, error) {
 		b, err = createSecret(path)
 	}
 	if err != nil {
-		return "", fmt.Errorf("ports: master secret: %w", err)
+		return "", fmt.Errorf("home: master secret: %w", err)
 	}
 	return string(bytes.TrimSpace(b)), nil
 }
@@ -122,17 +124,4 @@ func createSecret(path string) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
-}
-
-// TableDef is the shape of the table as template.yaml declares it.
-func TableDef() (samtemplate.TableDef, error) {
-	t, err := samtemplate.Parse(gdpr.Template)
-	if err != nil {
-		return samtemplate.TableDef{}, fmt.Errorf("ports: %w", err)
-	}
-	def, err := t.Table("Table")
-	if err != nil {
-		return samtemplate.TableDef{}, fmt.Errorf("ports: %w", err)
-	}
-	return def, nil
 }

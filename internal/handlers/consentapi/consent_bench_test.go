@@ -1,4 +1,4 @@
-package handlers_test
+package consentapi_test
 
 import (
 	"fmt"

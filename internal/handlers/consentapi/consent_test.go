@@ -1,4 +1,4 @@
-package handlers_test
+package consentapi_test
 
 import (
 	"bytes"
@@ -20,6 +20,8 @@ import (
 	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/dynamo"
 	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/handlers/consentapi"
+	"github.com/example/gdpr/internal/handlers/retentionjob"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/mototest"
 	"github.com/example/gdpr/internal/ports"
@@ -138,7 +140,7 @@ func newCSFixture(tb testing.TB, open csOpener) *csFixture {
 			tb.Fatal(err)
 		}
 	}
-	a, err := handlers.Consent(p)
+	a, err := consentapi.New(p)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func newCSFixture(tb testing.TB, open csOpener) *csFixture {
 		clock:     clk,
 		svc:       consent.New(consent.Config{Table: counted, Clock: clk, Secrets: m, Tenants: tenant.Store{Table: counted, Clock: clk}}),
 		logs:      logs,
-		retention: handlers.Retention(p),
+		retention: retentionjob.New(p),
 	}
 }
 

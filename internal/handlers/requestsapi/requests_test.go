@@ -1,4 +1,4 @@
-package handlers_test
+package requestsapi_test
 
 import (
 	"context"

@@ -1,4 +1,6 @@
-package handlers
+// Package requestsapi is RequestsFunction: data subject requests (intake, verification,
+// status, the operator's queue and actions) and the audit trail, over HTTP.
+package requestsapi
 
 import (
 	"context"
@@ -14,14 +16,12 @@ import (
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/subject"
-	"github.com/example/gdpr/internal/tenant"
 )
 
-// Requests builds RequestsFunction: data subject requests (intake, verification, status,
-// the operator's queue and actions) and the audit trail.
-func Requests(p *ports.Ports) (*httpapi.API, error) {
-	h := requests{svc: requestService(p), audit: audit.Log{Table: p.Table}, p: p}
-	return api(p,
+// New builds the function's API.
+func New(p *ports.Ports) (*httpapi.API, error) {
+	h := requests{svc: dsr.New(p.Table, p.Mail, p.Clock, p.Secrets), audit: audit.Log{Table: p.Table}, p: p}
+	return httpapi.FromPorts(p,
 		httpapi.Route{Key: "POST /v1/public/{tenant}/requests", Access: httpapi.Public, Handle: h.submitPublic},
 		httpapi.Route{Key: "POST /v1/public/{tenant}/requests/{id}/verify", Access: httpapi.Public, Handle: h.verify},
 		httpapi.Route{Key: "GET /v1/public/{tenant}/requests/{id}", Access: httpapi.Public, Handle: h.status},
@@ -33,16 +33,6 @@ func Requests(p *ports.Ports) (*httpapi.API, error) {
 		httpapi.Route{Key: "GET /v1/audit", Access: httpapi.Admin, Handle: h.auditList},
 		httpapi.Route{Key: "GET /v1/audit/verify", Access: httpapi.Admin, Handle: h.auditVerify},
 	), nil
-}
-
-func requestService(p *ports.Ports) *dsr.Service {
-	return &dsr.Service{
-		Table:   p.Table,
-		Tenants: tenant.Store{Table: p.Table, Clock: p.Clock},
-		Mail:    p.Mail,
-		Clock:   p.Clock,
-		Secrets: p.Secrets,
-	}
 }
 
 type requests struct {

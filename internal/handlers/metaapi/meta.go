@@ -1,0 +1,47 @@
+// Package metaapi is MetaFunction: GET /v1/health and GET /v1/openapi.json.
+package metaapi
+
+import (
+	"fmt"
+	"runtime/debug"
+
+	gdpr "github.com/example/gdpr"
+	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/ports"
+)
+
+// New builds the function's API.
+func New(p *ports.Ports) (*httpapi.API, error) {
+	routes, err := httpapi.MetaRoutes(Version(), gdpr.OpenAPI)
+	if err != nil {
+		return nil, fmt.Errorf("metaapi: %w", err)
+	}
+	return httpapi.FromPorts(p, routes...), nil
+}
+
+// Version is the build's VCS revision (short), or "dev".
+func Version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+}

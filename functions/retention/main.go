@@ -2,22 +2,11 @@
 package main
 
 import (
-	"context"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
-	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/handlers/retentionjob"
+	"github.com/example/gdpr/internal/lambdamain"
 	"github.com/example/gdpr/internal/ports"
 )
 
 func main() {
-	log := ports.Logger(os.Getenv)
-	p, err := ports.AWS(context.Background(), os.Getenv, clock.System{}, log)
-	if err != nil {
-		log.Error("configuration", "error", err.Error())
-		os.Exit(1)
-	}
-	lambda.Start(retentionjob.New(p))
+	lambdamain.Run(func(p *ports.Ports) (any, error) { return retentionjob.New(p), nil })
 }

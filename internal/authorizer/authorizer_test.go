@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -62,5 +63,47 @@ func TestHandle(t *testing.T) {
 				t.Fatalf("role = %v, want %q", got, tc.role)
 			}
 		})
+	}
+}
+
+// counting resolves one key and counts the lookups.
+type counting struct{ calls int }
+
+func (c *counting) Resolve(_ context.Context, key string) (string, string, error) {
+	c.calls++
+	if key != "good" {
+		return "", "", tenant.ErrUnknownKey
+	}
+	return "acme", "admin", nil
+}
+
+func TestCache(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	keys := &counting{}
+	h := authorizer.Handler{Keys: keys, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Cache: authorizer.NewCache(authorizer.CacheTTL, func() time.Time { return now })}
+	call := func(key string) string {
+		t.Helper()
+		resp, err := h.Handle(context.Background(), events.APIGatewayV2CustomAuthorizerV2Request{Headers: map[string]string{"authorization": "Bearer " + key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Context["tenant"].(string) + "/" + resp.Context["role"].(string)
+	}
+	if got := call("good") + " " + call("good"); got != "acme/admin acme/admin" {
+		t.Fatalf("got %s", got)
+	}
+	if keys.calls != 1 {
+		t.Fatalf("a cached key was resolved %d times, want 1", keys.calls)
+	}
+	call("bad")
+	call("bad")
+	if keys.calls != 3 {
+		t.Fatalf("unknown keys must not be cached: %d lookups, want 3", keys.calls)
+	}
+	now = now.Add(authorizer.CacheTTL)
+	call("good")
+	if keys.calls != 4 {
+		t.Fatalf("an expired entry was used: %d lookups, want 4", keys.calls)
 	}
 }

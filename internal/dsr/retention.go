@@ -10,6 +10,9 @@ import (
 	"github.com/example/gdpr/internal/table"
 )
 
+// errNotDue ends an expiry that finds the request verified, closed or not yet due.
+var errNotDue = errors.New("dsr: request not due to expire")
+
 // ExpireRequest is the owner of the "requests" deadline on the expiry index (an
 // expiry.DeadlineFunc): a request still unverified UnverifiedTTL after it was received
 // becomes expired. It tells whether it expired the request.
@@ -18,27 +21,16 @@ func (s *Service) ExpireRequest(ctx context.Context, tenantID string, k table.Ke
 	if !ok {
 		return false, fmt.Errorf("dsr: %s is not a request of its tenant", k)
 	}
-	return s.expire(ctx, tenantID, id, now.UTC().Truncate(time.Second))
-}
-
-func (s *Service) expire(ctx context.Context, tenantID, id string, now time.Time) (bool, error) {
-	expired := false
-	err := s.commit(ctx, func() error {
-		r, version, err := s.load(ctx, tenantID, id)
-		if errors.Is(err, ErrNotFound) {
-			return nil // erased since the index was read
-		}
-		if err != nil {
-			return err
-		}
+	now = now.UTC().Truncate(time.Second)
+	_, err := s.update(ctx, tenantID, id, func() time.Time { return now }, func(r *Request, now time.Time) ([]audit.Event, error) {
 		if r.Status != PendingVerification || now.Before(r.ReceivedAt.Add(UnverifiedTTL)) {
-			return nil
+			return nil, errNotDue
 		}
-		if err := r.move(Expired, now, audit.ActorSystem, "not verified within 7 days"); err != nil {
-			return err
-		}
-		expired = true
-		return s.save(ctx, &r, version, now, nil, s.transition(r, PendingVerification, audit.ActorSystem))
+		ev, err := s.transition(r, Expired, now, audit.ActorSystem, "not verified within 7 days")
+		return []audit.Event{ev}, err
 	})
-	return expired, err
+	if errors.Is(err, ErrNotFound) || errors.Is(err, errNotDue) {
+		return false, nil // erased or moved on since the index was read
+	}
+	return err == nil, err
 }

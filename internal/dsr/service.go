@@ -114,10 +114,7 @@ func (s *Service) Submit(ctx context.Context, tenantID string, in Input, c Calle
 	if err != nil {
 		return Request{}, err
 	}
-	if err := s.notify(ctx, r, "verification", mailData{Code: code}); err != nil {
-		return Request{}, err
-	}
-	return r, nil
+	return s.notify(ctx, r, "verification", mailData{Code: code})
 }
 
 // recipient finds the subject a request is about and the address its code goes to.
@@ -166,48 +163,39 @@ func (s *Service) recipient(ctx context.Context, tenantID string, in Input, publ
 // 24 hours old, or the request over 7 days unverified); invalid_transition (the request is
 // no longer pending verification).
 func (s *Service) Verify(ctx context.Context, tenantID, id, code string) (Request, string, error) {
-	var r Request
 	var token string
-	err := s.commit(ctx, func() error {
-		now := s.now()
-		cur, version, err := s.load(ctx, tenantID, id)
-		if err != nil {
-			return err
-		}
-		r = cur
+	// refused fails a call whose change is stored all the same: a wrong code counts.
+	var refused error
+	r, err := s.update(ctx, tenantID, id, s.now, func(r *Request, now time.Time) ([]audit.Event, error) {
+		refused = nil
 		switch {
 		case r.Status == Expired, r.Status == PendingVerification && !now.Before(r.ReceivedAt.Add(UnverifiedTTL)):
-			return ErrCodeExpired
+			return nil, ErrCodeExpired
 		case r.Status != PendingVerification:
-			return invalidTransition(r.Status, Verified)
+			return nil, invalidTransition(r.Status, Verified)
 		case r.Locked:
-			return ErrLocked
+			return nil, ErrLocked
 		case !now.Before(r.CodeExpiresAt):
-			return ErrCodeExpired
+			return nil, ErrCodeExpired
 		}
 		if !sameHash(hashSecret(strings.TrimSpace(code)), r.CodeHash) {
 			r.WrongCodes++
 			if r.WrongCodes < MaxWrongCodes {
-				if err := s.save(ctx, &r, version, now, nil); err != nil {
-					return err
-				}
-				return ErrInvalidCode
+				refused = ErrInvalidCode
+				return nil, nil
 			}
-			r.Locked = true
+			r.Locked, refused = true, ErrLocked
 			r.event(now, "verification_locked", audit.ActorSystem, "")
-			ev := s.change(r, "request.verification_locked", audit.ActorSystem, nil)
-			if err := s.save(ctx, &r, version, now, nil, ev); err != nil {
-				return err
-			}
-			return ErrLocked
+			return []audit.Event{s.change(*r, "request.verification_locked", audit.ActorSystem, nil)}, nil
 		}
 		token = newToken()
 		r.TokenHash, r.VerifiedAt = hashSecret(token), &now
-		if err := r.move(Verified, now, audit.ActorSubject, ""); err != nil {
-			return err
-		}
-		return s.save(ctx, &r, version, now, nil, s.transition(r, PendingVerification, audit.ActorSubject))
+		ev, err := s.transition(r, Verified, now, audit.ActorSubject, "")
+		return []audit.Event{ev}, err
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return Request{}, "", err
 	}
@@ -250,32 +238,21 @@ func (s *Service) Extend(ctx context.Context, tenantID, id, reason, actor string
 	if err != nil {
 		return Request{}, err
 	}
-	var r Request
-	err = s.commit(ctx, func() error {
-		now := s.now()
-		cur, version, err := s.load(ctx, tenantID, id)
-		if err != nil {
-			return err
-		}
-		r = cur
+	r, err := s.update(ctx, tenantID, id, s.now, func(r *Request, now time.Time) ([]audit.Event, error) {
 		if r.Extended || r.Status.Closed() || now.After(r.DueAt) {
-			return ErrCannotExtend
+			return nil, ErrCannotExtend
 		}
 		first := r.DueAt
 		r.DueAt, r.Extended, r.ExtensionReason = DueAt(r.ReceivedAt, ExtendedMonths, t.Holidays), true, reason
 		r.event(now, "extended", actor, "due "+r.DueAt.Format(time.RFC3339))
-		ev := s.change(r, "request.extended", actor, map[string]string{
+		return []audit.Event{s.change(*r, "request.extended", actor, map[string]string{
 			"from_due_at": first.Format(time.RFC3339), "due_at": r.DueAt.Format(time.RFC3339),
-		})
-		return s.save(ctx, &r, version, now, nil, ev)
+		})}, nil
 	})
 	if err != nil {
 		return Request{}, err
 	}
-	if err := s.notify(ctx, r, "extension", mailData{Reason: reason}); err != nil {
-		return Request{}, err
-	}
-	return r, nil
+	return s.notify(ctx, r, "extension", mailData{Reason: reason})
 }
 
 // Validate checks a rejection.
@@ -303,57 +280,60 @@ func (s *Service) Reject(ctx context.Context, tenantID, id string, j Rejection, 
 	if err := j.Validate(); err != nil {
 		return Request{}, err
 	}
-	var r Request
-	err := s.commit(ctx, func() error {
-		now := s.now()
-		cur, version, err := s.load(ctx, tenantID, id)
+	r, err := s.update(ctx, tenantID, id, s.now, func(r *Request, now time.Time) ([]audit.Event, error) {
+		ev, err := s.transition(r, Rejected, now, actor, j.Reason)
 		if err != nil {
-			return err
-		}
-		r = cur
-		from := r.Status
-		if err := r.move(Rejected, now, actor, j.Reason); err != nil {
-			return err
+			return nil, err
 		}
 		r.Rejection = &j
-		ev := s.transition(r, from, actor)
 		ev.Detail["reason"] = j.Reason
-		return s.save(ctx, &r, version, now, nil, ev)
+		return []audit.Event{ev}, nil
 	})
 	if err != nil {
 		return Request{}, err
 	}
-	if err := s.notify(ctx, r, "rejection", mailData{Reason: j.Detail, RejectReason: j.Reason}); err != nil {
-		return Request{}, err
-	}
-	return r, nil
+	return s.notify(ctx, r, "rejection", mailData{Reason: j.Detail, RejectReason: j.Reason})
 }
 
 // Advance moves a verified request on as the fulfilment functions work on it: to processing,
 // then completed or failed (detail says why it failed). Errors: request_not_found;
 // invalid_transition.
 func (s *Service) Advance(ctx context.Context, tenantID, id string, to Status, detail string) (Request, error) {
-	var r Request
-	err := s.commit(ctx, func() error {
-		now := s.now()
-		cur, version, err := s.load(ctx, tenantID, id)
-		if err != nil {
-			return err
-		}
-		r = cur
-		from := r.Status
+	return s.update(ctx, tenantID, id, s.now, func(r *Request, now time.Time) ([]audit.Event, error) {
 		if to != Processing && to != Completed && to != Failed {
-			return invalidTransition(from, to)
-		}
-		if err := r.move(to, now, audit.ActorSystem, detail); err != nil {
-			return err
+			return nil, invalidTransition(r.Status, to)
 		}
 		if to == Failed {
 			r.Failure = detail
 		}
-		return s.save(ctx, &r, version, now, nil, s.transition(r, from, audit.ActorSystem))
+		ev, err := s.transition(r, to, now, audit.ActorSystem, detail)
+		return []audit.Event{ev}, err
 	})
-	return r, err
+}
+
+// update reads a request, lets change modify it, and saves it with the audit events change
+// returns, in one transaction; a lost race reads and changes it afresh (see commit). Each
+// attempt takes its time from now. When change fails nothing is saved and update returns its
+// error. Errors: request_not_found, and those of change.
+func (s *Service) update(ctx context.Context, tenantID, id string, now func() time.Time, change func(r *Request, now time.Time) ([]audit.Event, error)) (Request, error) {
+	var r Request
+	err := s.commit(ctx, func() error {
+		at := now()
+		cur, version, err := s.load(ctx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		events, err := change(&cur, at)
+		if err != nil {
+			return err
+		}
+		r = cur
+		return s.save(ctx, &r, version, at, nil, events...)
+	})
+	if err != nil {
+		return Request{}, err
+	}
+	return r, nil
 }
 
 // load reads a request and its version. Errors: request_not_found.
@@ -414,9 +394,14 @@ func (s *Service) commit(ctx context.Context, attempt func() error) error {
 	}
 }
 
-// transition is the audit event of a request's change of status.
-func (s *Service) transition(r Request, from Status, actor string) audit.Event {
-	return s.change(r, "request."+string(r.Status), actor, map[string]string{"from": string(from), "to": string(r.Status)})
+// transition moves a request to another status (see move) and returns the audit event of
+// the change.
+func (s *Service) transition(r *Request, to Status, at time.Time, actor, detail string) (audit.Event, error) {
+	from := r.Status
+	if err := r.move(to, at, actor, detail); err != nil {
+		return audit.Event{}, err
+	}
+	return s.change(*r, "request."+string(to), actor, map[string]string{"from": string(from), "to": string(to)}), nil
 }
 
 // change is an audit event about a request: ids, its type and the facts in detail only.
@@ -435,20 +420,20 @@ func (s *Service) pseudonym(r Request) string {
 	return subject.Pseudonym(s.Secrets, r.Tenant, r.SubjectID)
 }
 
-// notify emails the subject about a change already stored. Storing first means a failed email
-// leaves a request that shows what happened (and an error for the caller), never a subject
-// told of a change that was not made.
-func (s *Service) notify(ctx context.Context, r Request, name string, d mailData) error {
+// notify emails the subject about a change already stored, and returns the request. Storing
+// first means a failed email leaves a request that shows what happened (and an error for the
+// caller), never a subject told of a change that was not made.
+func (s *Service) notify(ctx context.Context, r Request, name string, d mailData) (Request, error) {
 	d.Tenant, d.RequestID, d.Type, d.Lift, d.ReceivedAt, d.DueAt = r.Tenant, r.ID, r.Type, r.Lift, r.ReceivedAt, r.DueAt
 	m, err := render(defaultLocale, name, d)
 	if err != nil {
-		return err
+		return Request{}, err
 	}
 	m.To = r.Contact
 	if _, err := s.Mail.Send(ctx, m); err != nil {
-		return fmt.Errorf("dsr: %s email of request %s: %w", name, r.ID, err)
+		return Request{}, fmt.Errorf("dsr: %s email of request %s: %w", name, r.ID, err)
 	}
-	return nil
+	return r, nil
 }
 
 // newID is a request id: 128 random bits.

@@ -31,7 +31,7 @@ func env(vars map[string]string) func(string) string {
 	return func(name string) string { return vars[name] }
 }
 
-func start(t *testing.T, cfg gdprd.Config) *testServer {
+func start(t testing.TB, cfg gdprd.Config) *testServer {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -58,7 +58,7 @@ func start(t *testing.T, cfg gdprd.Config) *testServer {
 }
 
 // stop shuts the server down as SIGTERM does and waits for Run to return.
-func (ts *testServer) stop(t *testing.T) {
+func (ts *testServer) stop(t testing.TB) {
 	t.Helper()
 	ts.once.Do(func() {
 		ts.cancel()
@@ -109,9 +109,18 @@ func (r response) problem(t *testing.T, status int) string {
 // call sends a request; every answer must carry X-Request-Id.
 func call(t *testing.T, method, url, key string, body []byte) response {
 	t.Helper()
+	return callHeader(t, method, url, key, body, nil)
+}
+
+// callHeader is call with more request headers.
+func callHeader(t *testing.T, method, url, key string, body []byte, header http.Header) response {
+	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if header != nil {
+		req.Header = header.Clone()
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -134,7 +143,7 @@ func call(t *testing.T, method, url, key string, body []byte) response {
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
-func credentials(t *testing.T, dir string) tenant.Keys {
+func credentials(t testing.TB, dir string) tenant.Keys {
 	t.Helper()
 	k, err := gdprd.ReadCredentials(dir)
 	if err != nil {

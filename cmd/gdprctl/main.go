@@ -21,7 +21,9 @@ import (
 	"time"
 
 	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/gdprd"
+	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -32,6 +34,7 @@ var errUsage = errors.New(`usage:
   gdprctl tenant list
   gdprctl tenant show NAME
   gdprctl key rotate NAME
+  gdprctl requests list TENANT [--status S] [--type T] [--due-before RFC3339] [--limit N] [--cursor C]
   gdprctl jobs list
   gdprctl jobs run NAME [--now RFC3339]`)
 
@@ -58,6 +61,7 @@ var commands = []command{
 	{[]string{"tenant", "list"}, 0, tenantList},
 	{[]string{"tenant", "show"}, 1, tenantShow},
 	{[]string{"key", "rotate"}, 1, keyRotate},
+	{[]string{"requests", "list"}, 1, requestsList},
 	{[]string{"jobs", "list"}, 0, jobsList},
 	{[]string{"jobs", "run"}, 1, jobsRun},
 }
@@ -68,6 +72,8 @@ type env struct {
 	dataDir string
 	clock   *clock.Settable
 	runner  *gdprd.Runner
+	// filter holds the flags of requests list.
+	filter dsr.Filter
 }
 
 func (e *env) tenants() tenant.Store {
@@ -90,6 +96,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs := flag.NewFlagSet(args[0]+" "+args[1], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	now := fs.String("now", "", "run at this time (RFC 3339), for jobs run")
+	var f dsr.Filter
+	fs.Func("status", "requests list: only this status", func(s string) error { f.Status = dsr.Status(s); return nil })
+	fs.Func("type", "requests list: only this type", func(s string) error { f.Type = dsr.Type(s); return nil })
+	fs.Func("due-before", "requests list: due before this time (RFC 3339)", func(s string) (err error) {
+		f.DueBefore, err = time.Parse(time.RFC3339, s)
+		return err
+	})
+	fs.IntVar(&f.Limit, "limit", 50, "requests list: page size")
+	fs.StringVar(&f.Cursor, "cursor", "", "requests list: next_cursor of the page before")
 	// Flags may come before or after the argument.
 	rest, err := parseInterspersed(fs, args[2:])
 	if err != nil {
@@ -98,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(rest) != cmd.args {
 		return errUsage
 	}
-	e := &env{getenv: getenv, dataDir: setting(getenv, "GDPR_DATA_DIR", gdprd.DefaultDataDir), clock: &clock.Settable{}}
+	e := &env{getenv: getenv, dataDir: setting(getenv, "GDPR_DATA_DIR", gdprd.DefaultDataDir), clock: &clock.Settable{}, filter: f}
 	if *now != "" {
 		t, err := time.Parse(time.RFC3339, *now)
 		if err != nil {
@@ -181,6 +196,27 @@ func keyRotate(ctx context.Context, e *env, args []string) (any, error) {
 		}
 	}
 	return keys, nil
+}
+
+// requestsList prints the tenant's queue of data subject requests, soonest due first, as the
+// operator route GET /v1/requests does.
+func requestsList(ctx context.Context, e *env, args []string) (any, error) {
+	if _, err := e.tenants().Get(ctx, args[0]); err != nil {
+		return nil, err
+	}
+	p := e.runner.Ports
+	reqs, next, err := dsr.New(p.Table, p.Mail, e.clock, p.Secrets).List(ctx, args[0], e.filter)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		Items      []requestsapi.Summary `json:"items"`
+		NextCursor string                `json:"next_cursor,omitempty"`
+	}{Items: []requestsapi.Summary{}, NextCursor: next}
+	for _, r := range reqs {
+		out.Items = append(out.Items, requestsapi.SummaryOf(r))
+	}
+	return out, nil
 }
 
 func jobsList(_ context.Context, e *env, _ []string) (any, error) {

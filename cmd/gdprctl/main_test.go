@@ -5,9 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/example/gdpr/internal/audit"
+	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/gdprd"
+	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/tenant"
 )
 
@@ -110,5 +118,64 @@ func TestUsage(t *testing.T) {
 		if _, err := ctl(t, t.TempDir(), args...); !errors.Is(err, errUsage) {
 			t.Errorf("gdprctl %v: error = %v, want a usage error", args, err)
 		}
+	}
+}
+
+func TestRequestsList(t *testing.T) {
+	dir := t.TempDir()
+	var keys tenant.Keys
+	mustCtl(t, dir, &keys, "tenant", "create", "acme")
+
+	// Two requests received a week apart, submitted on the same store as gdprctl reads.
+	clk := &clock.Settable{}
+	p, err := home.Local(dir, clk, "http://127.0.0.1:3000", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := dsr.New(p.Table, p.Mail, clk, p.Secrets)
+	var ids []string
+	for i, typ := range []dsr.Type{dsr.Erasure, dsr.Access} {
+		clk.Set(time.Date(2026, 3, 2+7*i, 10, 0, 0, 0, time.UTC))
+		r, err := svc.Submit(context.Background(), "acme", dsr.Input{Type: typ, Email: fmt.Sprintf("p%d@example.org", i)},
+			dsr.Caller{Actor: audit.ActorSite, Source: "203.0.113.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	type page struct {
+		Items []struct{ ID, Type, Status string }
+	}
+	list := func(args ...string) []string {
+		t.Helper()
+		var pg page
+		mustCtl(t, dir, &pg, append([]string{"requests", "list", "acme"}, args...)...)
+		var got []string
+		for _, it := range pg.Items {
+			got = append(got, it.ID)
+		}
+		return got
+	}
+	if got, want := fmt.Sprint(list()), fmt.Sprint(ids); got != want {
+		t.Fatalf("queue = %s, want soonest due first %s", got, want)
+	}
+	if got, want := fmt.Sprint(list("--type", "access")), fmt.Sprint(ids[1:]); got != want {
+		t.Fatalf("--type access = %s, want %s", got, want)
+	}
+	if got := list("--status", "verified"); len(got) != 0 {
+		t.Fatalf("--status verified = %v, want none", got)
+	}
+	if got, want := fmt.Sprint(list("--due-before", "2026-04-05T00:00:00Z")), fmt.Sprint(ids[:1]); got != want {
+		t.Fatalf("--due-before = %s, want %s", got, want)
+	}
+	if _, err := ctl(t, dir, "requests", "list", "ghost"); !errors.Is(err, tenant.ErrNotFound) {
+		t.Fatalf("unknown tenant: %v", err)
+	}
+	if _, err := ctl(t, dir, "requests", "list", "acme", "--status", "lost"); err == nil {
+		t.Fatal("an unknown status was accepted")
 	}
 }

@@ -51,8 +51,8 @@ type receipt struct {
 	DueAt      time.Time  `json:"due_at"`
 }
 
-// summary is a request in the operator's list.
-type summary struct {
+// Summary is a request as lists show it (the operator queue, gdprctl requests list).
+type Summary struct {
 	ID          string     `json:"id"`
 	Type        dsr.Type   `json:"type"`
 	Status      dsr.Status `json:"status"`
@@ -66,7 +66,7 @@ type summary struct {
 // record is the full request an operator reads: everything but the subject's address and the
 // verification secrets' hashes.
 type record struct {
-	summary
+	Summary
 	VerifiedAt      *time.Time         `json:"verified_at,omitempty"`
 	Note            string             `json:"note,omitempty"`
 	Rectification   *dsr.ProfileFields `json:"rectification,omitempty"`
@@ -87,13 +87,14 @@ type publicStatus struct {
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 }
 
-func summaryOf(r dsr.Request) summary {
-	return summary{ID: r.ID, Type: r.Type, Status: r.Status, SubjectID: r.SubjectID, ReceivedAt: r.ReceivedAt,
+// SummaryOf is r as lists show it.
+func SummaryOf(r dsr.Request) Summary {
+	return Summary{ID: r.ID, Type: r.Type, Status: r.Status, SubjectID: r.SubjectID, ReceivedAt: r.ReceivedAt,
 		DueAt: r.DueAt, Extended: r.Extended, CompletedAt: r.CompletedAt}
 }
 
 func recordOf(r dsr.Request) record {
-	return record{summary: summaryOf(r), VerifiedAt: r.VerifiedAt, Note: r.Note, Rectification: r.Rectification,
+	return record{Summary: SummaryOf(r), VerifiedAt: r.VerifiedAt, Note: r.Note, Rectification: r.Rectification,
 		Lift: r.Lift, ExtensionReason: r.ExtensionReason, Rejection: r.Rejection, Failure: r.Failure, Timeline: r.Timeline}
 }
 
@@ -181,9 +182,9 @@ func (h requests) list(ctx context.Context, r *httpapi.Request) (httpapi.Respons
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	items := make([]summary, len(reqs))
+	items := make([]Summary, len(reqs))
 	for i, req := range reqs {
-		items[i] = summaryOf(req)
+		items[i] = SummaryOf(req)
 	}
 	return r.List(items, next, scope)
 }

@@ -26,7 +26,8 @@ type Attrs struct {
 	Kind string `json:"xkind,omitempty"`
 }
 
-// At returns the attributes of an item of tenant that is deleted at t.
+// At returns the attributes of an item of tenant that is deleted at t. t must not be before
+// the day the item is written: the sweep does not go back to days it has finished.
 func At(tenant, kind string, key table.Key, t time.Time) Attrs {
 	a := Deadline(tenant, kind, key, t)
 	a.TTL = t.UTC().Unix()

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,20 +15,14 @@ import (
 	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/dynamo"
 	"github.com/example/gdpr/internal/mototest"
-	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/table/tabletest"
 )
 
 func TestSQLite(t *testing.T) {
-	def := tabletest.Def(t)
 	runSuite(t, func(t *testing.T) table.Table {
-		db, err := sqlite.Open(filepath.Join(t.TempDir(), "gdpr.db"), def)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
+		return sqlitetest.MustOpen(t)
 	})
 }
 

@@ -3,7 +3,6 @@ package consent_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,7 @@ import (
 	"github.com/example/gdpr/internal/dynamo"
 	"github.com/example/gdpr/internal/mototest"
 	"github.com/example/gdpr/internal/secrets"
-	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/table/tabletest"
 	"github.com/example/gdpr/internal/tenant"
@@ -28,15 +27,7 @@ type opener func(t *testing.T) table.Table
 
 // TestSQLite runs the suite on the embedded home.
 func TestSQLite(t *testing.T) {
-	def := tabletest.Def(t)
-	run(t, func(t *testing.T) table.Table {
-		db, err := sqlite.Open(filepath.Join(t.TempDir(), "gdpr.db"), def)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	})
+	run(t, func(t *testing.T) table.Table { return sqlitetest.MustOpen(t) })
 }
 
 // TestDynamo runs the suite on DynamoDB as moto emulates it: one server, a table per subtest

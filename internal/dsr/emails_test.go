@@ -2,7 +2,6 @@ package dsr_test
 
 import (
 	"html"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -10,8 +9,7 @@ import (
 	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/mail"
-	"github.com/example/gdpr/internal/sqlite"
-	"github.com/example/gdpr/internal/table/tabletest"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 )
 
 // TestEmails reads every message back: plain text and HTML with the same facts, no template
@@ -189,10 +187,6 @@ func checkEmail(t *testing.T, m mail.Message, id string) {
 
 func openSQLite(t *testing.T) store {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "gdpr.db"), tabletest.Def(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := sqlitetest.MustOpen(t)
 	return store{table: db, feed: db}
 }

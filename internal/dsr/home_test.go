@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
@@ -21,7 +20,7 @@ import (
 	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/mototest"
 	"github.com/example/gdpr/internal/secrets"
-	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/table/tabletest"
@@ -38,13 +37,8 @@ type store struct {
 
 // TestSQLite runs the suite on the embedded home, a new database per case.
 func TestSQLite(t *testing.T) {
-	def := tabletest.Def(t)
 	runSuite(t, func(t *testing.T) store {
-		db, err := sqlite.Open(filepath.Join(t.TempDir(), "gdpr.db"), def)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
+		db := sqlitetest.MustOpen(t)
 		return store{table: db, feed: db}
 	})
 }

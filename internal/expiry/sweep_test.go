@@ -3,14 +3,11 @@ package expiry_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
-	gdpr "github.com/example/gdpr"
 	"github.com/example/gdpr/internal/expiry"
-	"github.com/example/gdpr/internal/samtemplate"
-	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
 )
 
@@ -21,19 +18,7 @@ type entity struct {
 
 func TestSweep(t *testing.T) {
 	ctx := context.Background()
-	tpl, err := samtemplate.Parse(gdpr.Template)
-	if err != nil {
-		t.Fatal(err)
-	}
-	def, err := tpl.Table("Table")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "gdpr.db"), def)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := sqlitetest.MustOpen(t)
 
 	day0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	put := func(sk string, a expiry.Attrs) table.Key {

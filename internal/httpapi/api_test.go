@@ -7,20 +7,18 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 
-	gdpr "github.com/example/gdpr"
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/httpapi"
-	"github.com/example/gdpr/internal/samtemplate"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
 )
 
@@ -63,19 +61,7 @@ func newFixture(t *testing.T) *fixture {
 
 func newFixtureOn(t *testing.T, wrap func(*sqlite.DB) table.Table) *fixture {
 	t.Helper()
-	tpl, err := samtemplate.Parse(gdpr.Template)
-	if err != nil {
-		t.Fatal(err)
-	}
-	def, err := tpl.Table("Table")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "gdpr.db"), def)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := sqlitetest.MustOpen(t)
 	m, err := secrets.New([]byte(strings.Repeat("k", 32)))
 	if err != nil {
 		t.Fatal(err)

@@ -2,21 +2,15 @@ package tablecount_test
 
 import (
 	"errors"
-	"path/filepath"
 	"testing"
 
-	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
-	"github.com/example/gdpr/internal/table/tabletest"
 	"github.com/example/gdpr/internal/tablecount"
 )
 
 func TestCounts(t *testing.T) {
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "gdpr.db"), tabletest.Def(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := sqlitetest.MustOpen(t)
 	c := tablecount.New(db)
 	ctx := t.Context()
 

@@ -3,33 +3,18 @@ package tenant_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	gdpr "github.com/example/gdpr"
 	"github.com/example/gdpr/internal/clock"
-	"github.com/example/gdpr/internal/samtemplate"
-	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/tenant"
 )
 
 func mustStore(t *testing.T) tenant.Store {
 	t.Helper()
-	tpl, err := samtemplate.Parse(gdpr.Template)
-	if err != nil {
-		t.Fatal(err)
-	}
-	def, err := tpl.Table("Table")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "gdpr.db"), def)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := sqlitetest.MustOpen(t)
 	return tenant.Store{Table: db, Clock: clock.System{}}
 }
 

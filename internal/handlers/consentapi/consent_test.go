@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -26,7 +25,7 @@ import (
 	"github.com/example/gdpr/internal/mototest"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/secrets"
-	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/table/tabletest"
@@ -39,12 +38,7 @@ type csOpener func(tb testing.TB) table.Table
 
 func csSQLite(tb testing.TB) table.Table {
 	tb.Helper()
-	db, err := sqlite.Open(filepath.Join(tb.TempDir(), "gdpr.db"), tabletest.Def(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
+	return sqlitetest.MustOpen(tb)
 }
 
 func TestConsentSQLite(t *testing.T) { runCSSuite(t, csSQLite) }

@@ -5,15 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
-	"github.com/example/gdpr/internal/table/tabletest"
 	"github.com/example/gdpr/internal/tablecount"
 )
 
@@ -32,11 +31,7 @@ type costEnv struct {
 
 func newCostEnv(tb testing.TB, sender mail.Sender) *costEnv {
 	tb.Helper()
-	db, err := sqlite.Open(filepath.Join(tb.TempDir(), "gdpr.db"), tabletest.Def(tb))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
+	db := sqlitetest.MustOpen(tb)
 	count := tablecount.New(db)
 	e := newRQEnv(tb, rqStore{table: count, feed: db})
 	if sender != nil {

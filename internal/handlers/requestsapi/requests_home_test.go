@@ -27,7 +27,7 @@ import (
 	"github.com/example/gdpr/internal/outbox"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/secrets"
-	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/table/tabletest"
 	"github.com/example/gdpr/internal/tenant"
@@ -41,11 +41,7 @@ type rqStore struct {
 
 func rqSQLite(t testing.TB) rqStore {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "gdpr.db"), tabletest.Def(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := sqlitetest.MustOpen(t)
 	return rqStore{table: db, feed: db}
 }
 

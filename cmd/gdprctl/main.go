@@ -205,7 +205,7 @@ func requestsList(ctx context.Context, e *env, args []string) (any, error) {
 		return nil, err
 	}
 	p := e.runner.Ports
-	reqs, next, err := dsr.New(p.Table, p.Mail, e.clock, p.Secrets).List(ctx, args[0], e.filter)
+	reqs, next, err := dsr.New(p.Table, e.tenants(), p.Mail, e.clock, p.Secrets).List(ctx, args[0], e.filter)
 	if err != nil {
 		return nil, err
 	}

@@ -132,7 +132,7 @@ func TestRequestsList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := dsr.New(p.Table, p.Mail, clk, p.Secrets)
+	svc := dsr.New(p.Table, tenant.Store{Table: p.Table, Clock: clk}, p.Mail, clk, p.Secrets)
 	var ids []string
 	for i, typ := range []dsr.Type{dsr.Erasure, dsr.Access} {
 		clk.Set(time.Date(2026, 3, 2+7*i, 10, 0, 0, 0, time.UTC))

@@ -93,7 +93,7 @@ func (s *Service) RecordDevice(ctx context.Context, tenantID, subjectID string, 
 	if len(fs) > 0 {
 		return DeviceReceipt{}, apperr.Validation(fs...)
 	}
-	t, err := s.tenants.get(ctx, tenantID)
+	t, err := s.tenants.Get(ctx, tenantID)
 	if err != nil {
 		return DeviceReceipt{}, err
 	}

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/example/gdpr/internal/clock"
@@ -41,7 +40,8 @@ type State struct {
 
 func (st State) granted(purpose string) bool { return st.Purposes[purpose].Granted }
 
-// Tenants gives a tenant's settings; tenant.Store is one. Errors: tenant.ErrNotFound.
+// Tenants gives a tenant's settings; tenant.Store and tenant.Cache are ones. Errors:
+// tenant.ErrNotFound.
 type Tenants interface {
 	Get(ctx context.Context, id string) (tenant.Tenant, error)
 }
@@ -69,8 +69,8 @@ type Config struct {
 
 // Service applies the consent rules over the table port.
 //
-// Table operations per call (tenant settings come from a cache that reads each tenant at most
-// once per TenantCacheTTL per process, see tenantCache):
+// Table operations per call, with Tenants a tenant.Cache (it reads each tenant at most once per
+// tenant.CacheTTL per process; a plain tenant.Store adds one Get to every call):
 //
 //	Get (the login gate)    1 Get (state)
 //	Record                  1 Get (state) + 1 Transact (state, entry); with an email that is
@@ -91,7 +91,7 @@ type Service struct {
 	clock    clock.Clock
 	secrets  secrets.Master
 	policies Policies
-	tenants  *tenantCache
+	tenants  Tenants
 }
 
 // New returns a Service.
@@ -101,14 +101,14 @@ func New(c Config) *Service {
 		clock:    c.Clock,
 		secrets:  c.Secrets,
 		policies: c.Policies,
-		tenants:  &tenantCache{src: c.Tenants, clock: c.Clock, m: map[string]cachedTenant{}},
+		tenants:  c.Tenants,
 	}
 }
 
 // Get returns a subject's consent state: the gate a plugin asks before it logs a user in.
 // Errors: ErrNotFound (also for an erased subject), tenant.ErrNotFound.
 func (s *Service) Get(ctx context.Context, tenantID, subjectID string) (View, error) {
-	t, err := s.tenants.get(ctx, tenantID)
+	t, err := s.tenants.Get(ctx, tenantID)
 	if err != nil {
 		return View{}, err
 	}
@@ -143,7 +143,7 @@ func (s *Service) Record(ctx context.Context, tenantID string, d Decision) (Rece
 	if err := d.Validate(); err != nil {
 		return Receipt{}, err
 	}
-	t, err := s.tenants.get(ctx, tenantID)
+	t, err := s.tenants.Get(ctx, tenantID)
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -216,7 +216,7 @@ func (s *Service) Withdraw(ctx context.Context, tenantID string, w Withdrawal) (
 	if err := w.Validate(); err != nil {
 		return View{}, err
 	}
-	t, err := s.tenants.get(ctx, tenantID)
+	t, err := s.tenants.Get(ctx, tenantID)
 	if err != nil {
 		return View{}, err
 	}
@@ -263,7 +263,7 @@ func (s *Service) Withdraw(ctx context.Context, tenantID string, w Withdrawal) (
 // idempotent: a subject already objected and without marketing is left as it is, so a
 // redelivered request changes nothing. Errors: ErrNotFound.
 func (s *Service) Object(ctx context.Context, tenantID, subjectID, requestID string) (View, error) {
-	t, err := s.tenants.get(ctx, tenantID)
+	t, err := s.tenants.Get(ctx, tenantID)
 	if err != nil {
 		return View{}, err
 	}
@@ -296,7 +296,7 @@ func (s *Service) Object(ctx context.Context, tenantID, subjectID, requestID str
 // restricted, no new profile or device data is taken in. Restriction is not a consent decision,
 // so it writes no ledger entry; setting what is already set writes nothing. Errors: ErrNotFound.
 func (s *Service) SetRestricted(ctx context.Context, tenantID, subjectID string, restricted bool) (View, error) {
-	t, err := s.tenants.get(ctx, tenantID)
+	t, err := s.tenants.Get(ctx, tenantID)
 	if err != nil {
 		return View{}, err
 	}
@@ -564,42 +564,6 @@ func (s *Service) checkPolicy(ctx context.Context, tenantID, version string) err
 		return ErrUnknownPolicyVersion
 	}
 	return nil
-}
-
-// TenantCacheTTL is how long a process keeps a tenant's settings. Purposes and retention
-// periods change rarely, and the login gate must cost one read, not two: a change reaches
-// every instance within this time.
-const TenantCacheTTL = 30 * time.Second
-
-type cachedTenant struct {
-	t       tenant.Tenant
-	fetched time.Time
-}
-
-// tenantCache keeps tenant settings for TenantCacheTTL.
-type tenantCache struct {
-	src   Tenants
-	clock clock.Clock
-	mu    sync.Mutex
-	m     map[string]cachedTenant
-}
-
-func (c *tenantCache) get(ctx context.Context, id string) (tenant.Tenant, error) {
-	now := c.clock.Now()
-	c.mu.Lock()
-	e, ok := c.m[id]
-	c.mu.Unlock()
-	if ok && now.Sub(e.fetched) < TenantCacheTTL && !now.Before(e.fetched) {
-		return e.t, nil
-	}
-	t, err := c.src.Get(ctx, id)
-	if err != nil {
-		return tenant.Tenant{}, err
-	}
-	c.mu.Lock()
-	c.m[id] = cachedTenant{t: t, fetched: now}
-	c.mu.Unlock()
-	return t, nil
 }
 
 // Shards is the number of GSI1 partitions a tenant's subjects are spread over.

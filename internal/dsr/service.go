@@ -38,9 +38,9 @@ type Service struct {
 	Secrets secrets.Master
 }
 
-// New returns the service on these ports, reading tenants from the same table.
-func New(t table.Table, m mail.Sender, clk clock.Clock, sec secrets.Master) *Service {
-	return &Service{Table: t, Tenants: tenant.Store{Table: t, Clock: clk}, Mail: m, Clock: clk, Secrets: sec}
+// New returns the service on these ports.
+func New(t table.Table, tenants Tenants, m mail.Sender, clk clock.Clock, sec secrets.Master) *Service {
+	return &Service{Table: t, Tenants: tenants, Mail: m, Clock: clk, Secrets: sec}
 }
 
 // Caller is who submits a request.

@@ -2,14 +2,14 @@ package httpapi
 
 import (
 	"github.com/example/gdpr/internal/ports"
-	"github.com/example/gdpr/internal/tenant"
 )
 
-// FromPorts builds an API on a function's ports: the one place the layer is wired.
-func FromPorts(p *ports.Ports, routes ...Route) *API {
+// FromPorts builds an API on a function's ports and the tenant reader its routes share: the
+// one place the layer is wired.
+func FromPorts(p *ports.Ports, tenants Tenants, routes ...Route) *API {
 	return New(Config{
 		Table:   p.Table,
-		Tenants: tenant.Store{Table: p.Table, Clock: p.Clock},
+		Tenants: tenants,
 		Secrets: p.Secrets,
 		Clock:   p.Clock,
 		Log:     p.Log,

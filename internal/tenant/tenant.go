@@ -215,11 +215,7 @@ func (s Store) Get(ctx context.Context, id string) (Tenant, error) {
 
 // Exists tells whether a tenant exists.
 func (s Store) Exists(ctx context.Context, id string) (bool, error) {
-	_, err := s.Get(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
+	return exists(s.Get(ctx, id))
 }
 
 // List returns every tenant id, in name order.

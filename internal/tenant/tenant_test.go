@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/sqlite/sqlitetest"
@@ -107,4 +108,51 @@ func TestCreateAndResolve(t *testing.T) {
 			t.Fatalf("rotate unknown tenant: %v", err)
 		}
 	})
+}
+
+// countingReader counts reads of tenant settings.
+type countingReader struct {
+	tenant.Reader
+	reads int
+}
+
+func (c *countingReader) Get(ctx context.Context, id string) (tenant.Tenant, error) {
+	c.reads++
+	return c.Reader.Get(ctx, id)
+}
+
+func TestCache(t *testing.T) {
+	ctx := context.Background()
+	s := mustStore(t)
+	if _, _, err := s.Create(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock.Settable{}
+	start := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	clk.Set(start)
+	src := &countingReader{Reader: s}
+	c := tenant.NewCache(src, clk)
+	for range 3 {
+		if ok, err := c.Exists(ctx, "acme"); !ok || err != nil {
+			t.Fatalf("Exists = %v, %v", ok, err)
+		}
+	}
+	if src.reads != 1 {
+		t.Fatalf("%d reads for three calls within the TTL, want 1", src.reads)
+	}
+	clk.Set(start.Add(tenant.CacheTTL + time.Second))
+	c.Get(ctx, "acme")
+	clk.Set(start.Add(-time.Hour)) // a clock set back must not keep an entry forever
+	c.Get(ctx, "acme")
+	if src.reads != 3 {
+		t.Fatalf("%d reads, want 3: a stale entry was used", src.reads)
+	}
+	for range 2 {
+		if ok, err := c.Exists(ctx, "ghost"); ok || err != nil {
+			t.Fatalf("Exists(ghost) = %v, %v", ok, err)
+		}
+	}
+	if src.reads != 5 {
+		t.Fatalf("%d reads, want 5: unknown tenants are not cached", src.reads)
+	}
 }

@@ -17,13 +17,14 @@ import (
 
 // New builds the function's API.
 func New(p *ports.Ports) (*httpapi.API, error) {
+	tenants := tenant.NewCache(tenant.Store{Table: p.Table, Clock: p.Clock}, p.Clock)
 	h := consentRoutes{svc: consent.New(consent.Config{
 		Table:   p.Table,
 		Clock:   p.Clock,
 		Secrets: p.Secrets,
-		Tenants: tenant.Store{Table: p.Table, Clock: p.Clock},
+		Tenants: tenants,
 	})}
-	return httpapi.FromPorts(p,
+	return httpapi.FromPorts(p, tenants,
 		httpapi.Route{Key: "POST /v1/consents", Access: httpapi.Site, Handle: h.record},
 		httpapi.Route{Key: "GET /v1/consents/{subject_id}", Access: httpapi.Site, Handle: h.get},
 		httpapi.Route{Key: "GET /v1/consents/{subject_id}/history", Access: httpapi.Site, Handle: h.history},

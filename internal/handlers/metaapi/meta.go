@@ -8,6 +8,7 @@ import (
 	gdpr "github.com/example/gdpr"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/tenant"
 )
 
 // New builds the function's API.
@@ -16,7 +17,7 @@ func New(p *ports.Ports) (*httpapi.API, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metaapi: %w", err)
 	}
-	return httpapi.FromPorts(p, routes...), nil
+	return httpapi.FromPorts(p, tenant.Store{Table: p.Table, Clock: p.Clock}, routes...), nil
 }
 
 // Version is the build's VCS revision (short), or "dev".

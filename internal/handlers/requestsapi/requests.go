@@ -16,12 +16,14 @@ import (
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/subject"
+	"github.com/example/gdpr/internal/tenant"
 )
 
 // New builds the function's API.
 func New(p *ports.Ports) (*httpapi.API, error) {
-	h := requests{svc: dsr.New(p.Table, p.Mail, p.Clock, p.Secrets), audit: audit.Log{Table: p.Table}, p: p}
-	return httpapi.FromPorts(p,
+	tenants := tenant.NewCache(tenant.Store{Table: p.Table, Clock: p.Clock}, p.Clock)
+	h := requests{svc: dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets), audit: audit.Log{Table: p.Table}, p: p}
+	return httpapi.FromPorts(p, tenants,
 		httpapi.Route{Key: "POST /v1/public/{tenant}/requests", Access: httpapi.Public, Handle: h.submitPublic},
 		httpapi.Route{Key: "POST /v1/public/{tenant}/requests/{id}/verify", Access: httpapi.Public, Handle: h.verify},
 		httpapi.Route{Key: "GET /v1/public/{tenant}/requests/{id}", Access: httpapi.Public, Handle: h.status},

@@ -35,8 +35,8 @@ type retentionReport struct {
 // days expire). A tenant that fails does not stop the others; the run then fails, so the
 // schedule retries it (every step is idempotent).
 func New(p *ports.Ports) func(context.Context, json.RawMessage) (json.RawMessage, error) {
-	svc := dsr.New(p.Table, p.Mail, p.Clock, p.Secrets)
 	tenants := tenant.Store{Table: p.Table, Clock: p.Clock}
+	svc := dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets)
 	sweeper := expiry.Sweeper{Table: p.Table, Deadlines: map[string]expiry.DeadlineFunc{dsr.KindRequests: svc.ExpireRequest}}
 	return func(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
 		var in struct {

@@ -90,6 +90,9 @@ func invoke(cfg gdprd.Config, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer r.Close()
+	if _, err := gdprd.EnsureDemo(ctx, r.Ports, cfg.DataDir); err != nil {
+		return err
+	}
 	out, err := r.Invoke(ctx, *function, payload)
 	if err != nil {
 		return err

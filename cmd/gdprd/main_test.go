@@ -119,6 +119,14 @@ func TestInvoke(t *testing.T) {
 	if !regexp.MustCompile(`"statusCode":200`).Match(out.Bytes()) {
 		t.Fatalf("answer = %s", out.String())
 	}
+	// On a fresh data folder the sample events' tenant exists, as it does under make run.
+	out.Reset()
+	if err := run([]string{"invoke", "-function", "ConsentFunction", "-event", "../../events/consent-post.json"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`"statusCode":201`).Match(out.Bytes()) {
+		t.Fatalf("consent-post answer = %s", out.String())
+	}
 	if err := run([]string{"invoke", "-function", "NoFunction", "-event", "../../events/meta-health.json"}, &out); err == nil {
 		t.Fatal("no error for an unknown function")
 	}

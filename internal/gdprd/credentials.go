@@ -18,9 +18,10 @@ const DemoTenant = "demo"
 // CredentialsFile, in the data folder, holds the keys of the demo tenant.
 const CredentialsFile = "credentials.json"
 
-// ensureDemo creates the demo tenant when it does not exist and writes its keys to the
-// credentials file. It reports whether it created the tenant.
-func ensureDemo(ctx context.Context, p *ports.Ports, dir string) (bool, error) {
+// EnsureDemo creates the demo tenant when it does not exist and writes its keys to the
+// credentials file, so that the sample events (tenant demo) work on a fresh data folder. It
+// reports whether it created the tenant.
+func EnsureDemo(ctx context.Context, p *ports.Ports, dir string) (bool, error) {
 	store := tenant.Store{Table: p.Table, Clock: p.Clock}
 	_, err := store.Get(ctx, DemoTenant)
 	if err == nil {

@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err := s.consumers(ctx); err != nil {
 		return nil, err
 	}
-	created, err := ensureDemo(ctx, s.run.Ports, cfg.DataDir)
+	created, err := EnsureDemo(ctx, s.run.Ports, cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("gdprd: demo tenant: %w", err)
 	}

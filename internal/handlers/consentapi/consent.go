@@ -100,16 +100,11 @@ type (
 	questionOut struct {
 		Question string `json:"question"`
 	}
+	// profileOut is the stored profile with its security questions shadowed by their
+	// questions alone: the answers' hashes never leave the service.
 	profileOut struct {
-		SubjectID         string        `json:"subject_id"`
-		FirstName         string        `json:"first_name,omitempty"`
-		LastName          string        `json:"last_name,omitempty"`
-		Username          string        `json:"username,omitempty"`
-		Email             string        `json:"email,omitempty"`
-		Phone             string        `json:"phone,omitempty"`
-		Company           string        `json:"company,omitempty"`
+		subject.Profile
 		SecurityQuestions []questionOut `json:"security_questions,omitempty"`
-		UpdatedAt         time.Time     `json:"updated_at"`
 	}
 )
 
@@ -258,16 +253,7 @@ func (h consentRoutes) getProfile(ctx context.Context, r *httpapi.Request) (http
 
 // profileView is the profile as answered: questions without their answers' hashes.
 func profileView(p subject.Profile) profileOut {
-	out := profileOut{
-		SubjectID: p.SubjectID,
-		FirstName: p.FirstName,
-		LastName:  p.LastName,
-		Username:  p.Username,
-		Email:     p.Email,
-		Phone:     p.Phone,
-		Company:   p.Company,
-		UpdatedAt: p.UpdatedAt,
-	}
+	out := profileOut{Profile: p}
 	for _, q := range p.SecurityQuestions {
 		out.SecurityQuestions = append(out.SecurityQuestions, questionOut{Question: q.Question})
 	}

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,11 +10,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/table"
 )
 
-// An item is stored as pk and sk (S), v (N) and one DynamoDB attribute per top-level member of
-// its JSON data. JSON numbers become N with the digits as written, so integers beyond 2^53 and
+// An item is stored as pk and sk (S), v (N), wid (S, the write's random id) and one DynamoDB
+// attribute per top-level member of its JSON data. JSON numbers become N with the digits as written, so integers beyond 2^53 and
 // decimals survive; DynamoDB itself canonicalises numbers (1.50 reads back as 1.5, 1e2 as 100)
 // and refuses more than 38 significant digits, so only canonical numbers round-trip to the byte.
 
@@ -37,6 +39,7 @@ func marshalItem(it table.Item, version int64) (map[string]types.AttributeValue,
 		av[name] = a
 	}
 	av[table.AttrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)}
+	av[table.AttrWrite] = &types.AttributeValueMemberS{Value: base64.RawURLEncoding.EncodeToString(secrets.Random(12))}
 	return av, nil
 }
 
@@ -95,7 +98,7 @@ func unmarshalItem(av map[string]types.AttributeValue) (table.Item, error) {
 	data := make(map[string]any, len(av))
 	for name, a := range av {
 		switch name {
-		case table.AttrPK, table.AttrSK:
+		case table.AttrPK, table.AttrSK, table.AttrWrite:
 		case table.AttrVersion:
 			n, ok := a.(*types.AttributeValueMemberN)
 			if !ok {

@@ -76,8 +76,25 @@ func (t *Table) Put(ctx context.Context, it table.Item, c table.Cond) error {
 		ConditionExpression:       e.Condition(),
 		ExpressionAttributeNames:  e.Names(),
 		ExpressionAttributeValues: e.Values(),
+		// On a failed condition DynamoDB sends the stored item back at no extra cost: it tells
+		// a lost answer (below) from a real conflict.
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) && ownWrite(ccf.Item, av) {
+		// The SDK retries a call whose answer was lost (a timeout, a 5xx, a garbled response)
+		// after the write had already happened; the retry then fails its condition against
+		// that very write, which the item's write id names. The write succeeded.
+		return nil
+	}
 	return singleWriteError("put", it.Key, err)
+}
+
+// ownWrite tells whether a stored item was written by the put of av (same write id).
+func ownWrite(stored, av map[string]types.AttributeValue) bool {
+	got, ok1 := stored[table.AttrWrite].(*types.AttributeValueMemberS)
+	want, ok2 := av[table.AttrWrite].(*types.AttributeValueMemberS)
+	return ok1 && ok2 && got.Value == want.Value
 }
 
 func (t *Table) Delete(ctx context.Context, k table.Key, c table.Cond) error {

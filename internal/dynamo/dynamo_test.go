@@ -53,6 +53,7 @@ func TestDynamo(t *testing.T) {
 	t.Run("Index", e.testIndex)
 	t.Run("BadCursor", e.testBadCursor)
 	t.Run("Feed", e.testFeed)
+	t.Run("LostAnswer", e.testLostAnswer)
 }
 
 func setup(t *testing.T) *env {
@@ -522,5 +523,41 @@ func (e *env) testBadCursor(t *testing.T) {
 				t.Fatalf("err = %v, want ErrBadCursor", err)
 			}
 		})
+	}
+}
+
+// retrying sends every PutItem twice, as the SDK does when the first answer is lost after
+// the write happened (a timeout, a 5xx, a garbled response), and answers with the second.
+type retrying struct{ *dynamodb.Client }
+
+func (r retrying) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if _, err := r.Client.PutItem(ctx, in, opts...); err != nil {
+		return nil, err
+	}
+	return r.Client.PutItem(ctx, in, opts...)
+}
+
+// testLostAnswer: a conditional put whose retry meets its own write succeeds, once; a put
+// that meets another writer's item still conflicts.
+func (e *env) testLostAnswer(t *testing.T) {
+	ctx := context.Background()
+	tb := dynamo.New(retrying{e.db}, tableName, e.def)
+	k := table.Key{PK: pk(t, "a"), SK: "X"}
+	it := table.Item{Key: k, Data: json.RawMessage(`{"n":1}`)}
+	if err := tb.Put(ctx, it, table.Cond{Kind: table.IfAbsent}); err != nil {
+		t.Fatalf("IfAbsent put retried after success: %v", err)
+	}
+	it.Version, it.Data = 1, json.RawMessage(`{"n":2}`)
+	if err := tb.Put(ctx, it, table.VersionIs(1)); err != nil {
+		t.Fatalf("IfVersion put retried after success: %v", err)
+	}
+	got, err := tb.Get(ctx, k)
+	if err != nil || got.Version != 2 || string(got.Data) != `{"n":2}` {
+		t.Fatalf("stored %d %s, %v; want version 2 {\"n\":2}", got.Version, got.Data, err)
+	}
+	// Another writer with the same stale version and the same data still conflicts.
+	it.Version = 1
+	if err := e.table.Put(ctx, it, table.VersionIs(1)); !errors.Is(err, table.ErrConflict) {
+		t.Fatalf("a stale put of identical data: %v, want a conflict", err)
 	}
 }

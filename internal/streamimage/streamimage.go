@@ -96,7 +96,7 @@ func Item(img map[string]events.DynamoDBAttributeValue) (table.Item, error) {
 	data := make(map[string]any, len(img))
 	for name, a := range img {
 		switch name {
-		case table.AttrPK, table.AttrSK:
+		case table.AttrPK, table.AttrSK, table.AttrWrite:
 		case table.AttrVersion:
 			if a.DataType() != events.DataTypeNumber {
 				return table.Item{}, fmt.Errorf("streamimage: item %s: version is not a number", it.Key)

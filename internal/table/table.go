@@ -21,6 +21,10 @@ const (
 	// DynamoDB deletes lazily (up to days late) and SQLite when swept, so readers that care
 	// about expiry compare it with their clock themselves.
 	AttrTTL = "ttl"
+	// AttrWrite holds a random id of the write that stored the item (DynamoDB adapter only):
+	// a write retried by the SDK after its answer was lost recognises itself by it. It is not
+	// part of Item.Data.
+	AttrWrite = "wid"
 )
 
 // MaxTransactItems is the most writes one Transact call accepts.
@@ -248,7 +252,7 @@ func ValidateData(data json.RawMessage) error {
 	if _, ok := m[""]; ok {
 		return errors.New("table: item data has an attribute with an empty name")
 	}
-	for _, name := range []string{AttrPK, AttrSK, AttrVersion} {
+	for _, name := range []string{AttrPK, AttrSK, AttrVersion, AttrWrite} {
 		if _, ok := m[name]; ok {
 			return fmt.Errorf("table: item data uses reserved attribute %q", name)
 		}

@@ -178,9 +178,16 @@ func TestOpenAPIMatchesTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Routes leaves out the $default route: it is no operation, it answers not_found for
+	// whatever matches no route, and x-problem-codes must say so.
 	routes := map[string]samtemplate.Route{}
 	for _, r := range tpl.Routes() {
 		routes[r.Key()] = r
+	}
+	if _, ok := tpl.DefaultRoute(); ok {
+		if pc, ok := s.doc.ProblemCodes["not_found"]; !ok || pc.Status != 404 {
+			t.Errorf("template.yaml has a $default route, but x-problem-codes has no not_found with status 404: %+v", pc)
+		}
 	}
 	described := map[string]endpoint{}
 	for _, ep := range s.endpoints() {

@@ -26,6 +26,7 @@ import (
 	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/samtemplate"
 	"github.com/example/gdpr/internal/tenant"
 )
 
@@ -66,6 +67,7 @@ type Server struct {
 	log      *slog.Logger
 	clock    *clock.Settable
 	router   router
+	fallback *route    // the template's $default route, when its function is built
 	local    *function // the local-only routes, as one more function
 	feed     []*consumer
 	listener net.Listener
@@ -151,6 +153,13 @@ func (s *Server) routes() error {
 		rt.auth, rt.function = r.Auth, r.Function
 		if err := s.router.add(rt); err != nil {
 			return fmt.Errorf("gdprd: %w", err)
+		}
+	}
+	if r, ok := s.run.tmpl.DefaultRoute(); ok {
+		if fn, built := s.run.fns[r.Function]; built && fn.kind == KindHTTP {
+			s.fallback = &route{key: r.Key(), method: r.Method, auth: r.Auth, function: r.Function}
+		} else {
+			unbuilt[r.Function]++
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(unbuilt)) {
@@ -280,14 +289,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt, params, ok := s.router.find(r.Method, r.URL.EscapedPath())
+	if !ok && s.fallback != nil {
+		// As in API Gateway: what no route matches goes to the $default route's function.
+		rt, ok = s.fallback, true
+	}
 	fn := s.local
 	if ok {
 		if rt.function != s.local.id {
 			fn = s.run.fns[rt.function]
 		}
 	} else {
-		// No route: the local routes' API answers its not_found problem.
-		rt = &route{key: "$default"}
+		// No route and no $default route to send it to (a template without one, or its
+		// function not built): the local routes' API answers its not_found problem.
+		rt = &route{key: samtemplate.DefaultRouteKey}
 	}
 	ev := httpEvent(r, rt, params, body, reqID, s.clock.Now())
 	if rt.auth {

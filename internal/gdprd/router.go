@@ -133,7 +133,7 @@ func (rt *router) add(r route) error {
 }
 
 // find returns the most specific route for method and path. A path that matches only routes
-// of other methods finds nothing, as in API Gateway (404).
+// of other methods finds nothing, as in API Gateway (which then uses the $default route).
 func (rt *router) find(method, escapedPath string) (*route, map[string]string, bool) {
 	var best *route
 	var bestParams map[string]string

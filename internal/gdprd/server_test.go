@@ -9,13 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/example/gdpr/internal/gdprd"
 	"github.com/example/gdpr/internal/handlers"
 	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/mail"
+	"github.com/example/gdpr/internal/ports"
 )
 
 func TestServer(t *testing.T) {
@@ -268,4 +272,79 @@ func TestRestartKeepsCredentials(t *testing.T) {
 	if r.status == http.StatusUnauthorized || r.status == http.StatusForbidden {
 		t.Fatalf("the first start's site key: status = %d", r.status)
 	}
+}
+
+// TestDefaultRoute: as in API Gateway, a request no route matches goes to the function of
+// template.yaml's $default route (MetaFunction), with route key $default and no authorizer,
+// and gets its problem+json 404.
+func TestDefaultRoute(t *testing.T) {
+	var (
+		mu         sync.Mutex
+		seen       []events.APIGatewayV2HTTPRequest
+		authorized int
+	)
+	build := func(p *ports.Ports) (*handlers.Set, error) {
+		set, err := handlers.All(p)
+		if err != nil {
+			return nil, err
+		}
+		meta, authorize := set.HTTP["MetaFunction"], set.Authorizer
+		set.HTTP["MetaFunction"] = func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+			mu.Lock()
+			seen = append(seen, ev)
+			mu.Unlock()
+			return meta(ctx, ev)
+		}
+		set.Authorizer = func(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
+			mu.Lock()
+			authorized++
+			mu.Unlock()
+			return authorize(ctx, ev)
+		}
+		return set, nil
+	}
+	s := start(t, gdprd.Config{Build: build})
+	key := credentials(t, s.dir).SiteKey
+
+	for _, tc := range []struct{ name, method, path string }{
+		{"UnknownPath", "GET", "/v1/nothing"},
+		{"WrongMethod", "DELETE", "/v1/health"},
+		{"WrongMethodOfKeyedRoute", "PUT", "/v1/consents"},
+		{"WrongMethodOfLocalRoute", "GET", "/_local/clock"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			seen, authorized = nil, 0
+			mu.Unlock()
+			r := call(t, tc.method, s.URL()+tc.path, key, nil)
+			if got, want := r.problem(t, http.StatusNotFound), "not_found"; got != want {
+				t.Fatalf("code = %q, want %q", got, want)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) != 1 {
+				t.Fatalf("MetaFunction got %d events, want 1", len(seen))
+			}
+			ev := seen[0]
+			if got, want := ev.RouteKey, "$default"; got != want || ev.RequestContext.RouteKey != want {
+				t.Fatalf("routeKey = %q, requestContext.routeKey = %q, want %q", got, ev.RequestContext.RouteKey, want)
+			}
+			if ev.RequestContext.HTTP.Method != tc.method || ev.RawPath != tc.path || ev.PathParameters != nil {
+				t.Fatalf("event %s %s, parameters %v; want %s %s, none", ev.RequestContext.HTTP.Method, ev.RawPath, ev.PathParameters, tc.method, tc.path)
+			}
+			if ev.RequestContext.Authorizer != nil || authorized != 0 {
+				t.Fatalf("authorizer ran (%d calls, context %+v): the $default route has none", authorized, ev.RequestContext.Authorizer)
+			}
+			if got, want := r.header.Get("X-Request-Id"), ev.RequestContext.RequestID; got != want {
+				t.Fatalf("X-Request-Id = %q, want the event's request id %q", got, want)
+			}
+		})
+	}
+
+	t.Run("TemplateWithoutDefaultRoute", func(t *testing.T) {
+		s := start(t, gdprd.Config{Template: []byte(testTemplate), Build: testBuild(newSpy())})
+		if got, want := call(t, "GET", s.URL()+"/test/nothing", "", nil).problem(t, http.StatusNotFound), "not_found"; got != want {
+			t.Fatalf("code = %q, want %q", got, want)
+		}
+	})
 }

@@ -206,6 +206,15 @@ func TestAuth(t *testing.T) {
 		resp, body := call(t, f, event("GET", "GET /v1/nothing", "/v1/nothing", "", site))
 		wantProblem(t, resp, body, 404, "not_found")
 	})
+	// What API Gateway sends for a request no route matches (template.yaml's $default route):
+	// no authorizer ran, any method, any path.
+	t.Run("DefaultRoute", func(t *testing.T) {
+		resp, body := call(t, f, event("DELETE", "$default", "/v1/echo", "", nil))
+		wantProblem(t, resp, body, 404, "not_found")
+		if got, want := resp.Headers["X-Request-Id"], "rid-1"; got != want {
+			t.Fatalf("X-Request-Id = %q, want %q", got, want)
+		}
+	})
 }
 
 func TestBadInput(t *testing.T) {

@@ -47,7 +47,7 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("no events: %v", err)
 	}
 	routes := map[string]samtemplate.Route{}
-	for _, r := range tpl.Routes() {
+	for _, r := range allRoutes(tpl) {
 		routes[r.Key()] = r
 	}
 	covered := map[string]bool{}
@@ -120,7 +120,7 @@ func TestEvents(t *testing.T) {
 		}
 	}
 
-	for _, r := range tpl.Routes() {
+	for _, r := range allRoutes(tpl) {
 		if !covered[r.Key()] {
 			t.Errorf("no sample event for route %s", r.Key())
 		}
@@ -137,11 +137,27 @@ func TestEvents(t *testing.T) {
 	}
 }
 
+// allRoutes is every route of the template, the $default route included: it gets events too.
+func allRoutes(tpl *samtemplate.Template) []samtemplate.Route {
+	routes := tpl.Routes()
+	if r, ok := tpl.DefaultRoute(); ok {
+		routes = append(routes, r)
+	}
+	return routes
+}
+
 // checkRequest checks that a sample's path is its route's path with its parameters filled in.
 func checkRequest(tb testing.TB, name, routeKey, rawPath string, params map[string]string, method, contextRouteKey string) {
 	tb.Helper()
 	if contextRouteKey != routeKey {
 		tb.Errorf("%s: requestContext.routeKey %q, want %q", name, contextRouteKey, routeKey)
+	}
+	if routeKey == samtemplate.DefaultRouteKey {
+		// Any method, any path, and no path parameters: the route has no path of its own.
+		if !strings.HasPrefix(rawPath, "/") || len(params) != 0 {
+			tb.Errorf("%s: rawPath %q with parameters %v, want a path and no parameters", name, rawPath, params)
+		}
+		return
 	}
 	routeMethod, path, _ := strings.Cut(routeKey, " ")
 	if method != routeMethod {

@@ -23,12 +23,16 @@ type Function struct {
 	Timeout time.Duration
 }
 
+// DefaultRouteKey is the route key, and the Path in the template, of an HTTP API's default
+// route: the one API Gateway sends every request to that no other route matches.
+const DefaultRouteKey = "$default"
+
 // Route is one HttpApi event: a method and path that API Gateway sends to a function.
 type Route struct {
-	// Method is upper case, e.g. "GET", or "ANY".
+	// Method is upper case, e.g. "GET", or "ANY" (always, for the default route).
 	Method string
 	// Path is as written in the template, with {param} placeholders, e.g.
-	// "/v1/consents/{subject_id}".
+	// "/v1/consents/{subject_id}"; DefaultRouteKey for the default route.
 	Path     string
 	Function string
 	// Auth is true when the API's Lambda authorizer runs before the function (the API has a
@@ -36,8 +40,18 @@ type Route struct {
 	Auth bool
 }
 
-// Key is the route key API Gateway puts in an event's routeKey, e.g. "GET /v1/health".
-func (r Route) Key() string { return r.Method + " " + r.Path }
+// IsDefault tells whether r is the default route, which matches no method and path of its
+// own but catches what the others do not.
+func (r Route) IsDefault() bool { return r.Path == DefaultRouteKey }
+
+// Key is the route key API Gateway puts in an event's routeKey, e.g. "GET /v1/health", or
+// "$default" for the default route.
+func (r Route) Key() string {
+	if r.IsDefault() {
+		return DefaultRouteKey
+	}
+	return r.Method + " " + r.Path
+}
 
 // Schedule is one Schedule or ScheduleV2 event.
 type Schedule struct {
@@ -77,8 +91,17 @@ type StreamTrigger struct {
 // Functions returns every function, sorted by logical id.
 func (t *Template) Functions() []Function { return slices.Clone(t.functions) }
 
-// Routes returns every HttpApi route, sorted by path and method.
+// Routes returns every HttpApi route of a method and path, sorted by path and method. The
+// default route is not among them: it is no operation of the API (see DefaultRoute).
 func (t *Template) Routes() []Route { return slices.Clone(t.routes) }
+
+// DefaultRoute returns the default route ($default), if the template has one.
+func (t *Template) DefaultRoute() (Route, bool) {
+	if t.defaultRoute == nil {
+		return Route{}, false
+	}
+	return *t.defaultRoute, true
+}
 
 // Schedules returns every schedule, sorted by function and name.
 func (t *Template) Schedules() []Schedule { return slices.Clone(t.schedules) }
@@ -177,10 +200,17 @@ func (t *Template) readRoute(fn string, props *yaml.Node) error {
 	if err := decodeOptional(props, &p); err != nil {
 		return err
 	}
+	if p.Method == "" && p.Path == "" {
+		// SAM's own spelling of the default route.
+		p.Method, p.Path = "ANY", DefaultRouteKey
+	}
 	if p.Method == "" || p.Path == "" {
 		return fmt.Errorf("HttpApi event needs Method and Path")
 	}
 	r := Route{Method: strings.ToUpper(p.Method), Path: p.Path, Function: fn}
+	if r.IsDefault() && r.Method != "ANY" {
+		return fmt.Errorf("the %s route takes every method: Method must be ANY, not %s", DefaultRouteKey, r.Method)
+	}
 	switch p.Auth.Authorizer {
 	case "NONE":
 	case "":
@@ -195,8 +225,13 @@ func (t *Template) readRoute(fn string, props *yaml.Node) error {
 	default:
 		r.Auth = true
 	}
-	if slices.ContainsFunc(t.routes, func(o Route) bool { return o.Key() == r.Key() }) {
+	if slices.ContainsFunc(t.routes, func(o Route) bool { return o.Key() == r.Key() }) ||
+		(r.IsDefault() && t.defaultRoute != nil) {
 		return fmt.Errorf("route %s is defined twice", r.Key())
+	}
+	if r.IsDefault() {
+		t.defaultRoute = &r
+		return nil
 	}
 	t.routes = append(t.routes, r)
 	return nil

@@ -68,6 +68,64 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
+func TestDefaultRoute(t *testing.T) {
+	t.Run("Template", func(t *testing.T) {
+		tpl := mustParse(t, gdpr.Template)
+		r, ok := tpl.DefaultRoute()
+		if !ok {
+			t.Fatal("no $default route")
+		}
+		if got, want := r, (samtemplate.Route{Method: "ANY", Path: "$default", Function: "MetaFunction"}); got != want {
+			t.Fatalf("default route %+v, want %+v", got, want)
+		}
+		if got, want := r.Key(), samtemplate.DefaultRouteKey; got != want || !r.IsDefault() {
+			t.Fatalf("key %q (default %v), want %q", got, r.IsDefault(), want)
+		}
+		if slices.ContainsFunc(tpl.Routes(), samtemplate.Route.IsDefault) {
+			t.Fatal("Routes lists the $default route")
+		}
+	})
+
+	// SAM makes the default route of an HttpApi event with neither Method nor Path.
+	t.Run("SAMShortForm", func(t *testing.T) {
+		tpl := mustParse(t, []byte(`
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Keys
+  AFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Get: {Type: HttpApi, Properties: {ApiId: !Ref Api, Method: GET, Path: /x}}
+        Rest: {Type: HttpApi, Properties: {ApiId: !Ref Api}}
+`))
+		r, ok := tpl.DefaultRoute()
+		if got, want := r, (samtemplate.Route{Method: "ANY", Path: "$default", Function: "AFunction", Auth: true}); !ok || got != want {
+			t.Fatalf("default route %+v (%v), want %+v", got, ok, want)
+		}
+		if got := len(tpl.Routes()); got != 1 {
+			t.Fatalf("%d routes, want 1", got)
+		}
+	})
+
+	t.Run("None", func(t *testing.T) {
+		tpl := mustParse(t, []byte(`
+Resources:
+  AFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Get: {Type: HttpApi, Properties: {Method: GET, Path: /x}}
+`))
+		if r, ok := tpl.DefaultRoute(); ok {
+			t.Fatalf("default route %+v, want none", r)
+		}
+	})
+}
+
 func TestFunctions(t *testing.T) {
 	fns := mustParse(t, gdpr.Template).Functions()
 	var ids []string
@@ -192,6 +250,21 @@ Resources:
       Events:
         E1: {Type: HttpApi, Properties: {Method: GET, Path: /x}}
         E2: {Type: HttpApi, Properties: {Method: get, Path: /x}}`,
+		"DefaultRouteOfOneMethod": `
+Resources:
+  AFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        E: {Type: HttpApi, Properties: {Method: GET, Path: $default}}`,
+		"DefaultRouteTwice": `
+Resources:
+  AFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        E1: {Type: HttpApi, Properties: {Method: ANY, Path: $default}}
+        E2: {Type: HttpApi, Properties: {}}`,
 		"ApiIdNotAnApi": `
 Resources:
   AFunction:

@@ -23,6 +23,8 @@ type Template struct {
 	routes    []Route
 	schedules []Schedule
 	streams   []StreamTrigger
+	// defaultRoute is the $default route, kept apart from routes; nil when there is none.
+	defaultRoute *Route
 }
 
 // Resource is one resource of the template.

@@ -1,4 +1,5 @@
-// Package metaapi is MetaFunction: GET /v1/health and GET /v1/openapi.json.
+// Package metaapi is MetaFunction: GET /v1/health, GET /v1/openapi.json, and the problem+json
+// 404 not_found of every request no other route matches (the HTTP API's $default route).
 package metaapi
 
 import (

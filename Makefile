@@ -33,11 +33,12 @@ test: lint
 fuzz:
 	./infra/fuzz.sh $(FUZZTIME)
 
-## lint: gofmt -s, go vet, go.mod tidy, cfn-lint (required under CI=true)
+## lint: gofmt -s, go vet, staticcheck (pinned in go.mod as a tool), go.mod tidy, cfn-lint (required under CI=true)
 lint:
 	@unformatted=$$(gofmt -s -l .); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt -s needed on:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
+	go tool staticcheck ./...
 	go mod tidy -diff
 	@if command -v cfn-lint >/dev/null; then \
 		echo "cfn-lint template.yaml"; cfn-lint template.yaml; \

@@ -26,6 +26,7 @@ func runSuite(t *testing.T, open func(t *testing.T) store) {
 		fn   func(t *testing.T, e *env)
 	}{
 		{"SubmitToAddressOnFile", testSubmitToAddressOnFile},
+		{"PublicSubjectIDProvesNothing", testPublicSubjectIDProvesNothing},
 		{"SubmitUnknownEmail", testSubmitUnknownEmail},
 		{"PublicSubjectIDWithoutAddress", testPublicSubjectIDWithoutAddress},
 		{"SiteSubjectID", testSiteSubjectID},
@@ -104,14 +105,33 @@ func wantCode(t *testing.T, err error, code string) *apperr.Error {
 	return ae
 }
 
+// testPublicSubjectIDProvesNothing: a public caller naming someone else's subject id with its
+// own address gets a request about nobody (the address is unknown), and the subject is sent
+// nothing: naming an id neither spams its owner nor tells whether the id exists.
+func testPublicSubjectIDProvesNothing(t *testing.T, e *env) {
+	e.addSubject(t, "u-42", "ann@example.org")
+	r := e.submit(t, dsr.Input{Type: dsr.Erasure, Email: "someone.else@example.net", SubjectID: "u-42"}, public)
+	if r.SubjectID != "" {
+		t.Fatalf("SubjectID = %q: a public caller's subject_id linked the request", r.SubjectID)
+	}
+	if got, want := e.mail.last(t).To, "someone.else@example.net"; got != want {
+		t.Fatalf("code sent to %q, want the caller's own address %q", got, want)
+	}
+}
+
 func testSubmitToAddressOnFile(t *testing.T, e *env) {
 	e.addSubject(t, "u-42", "ann@example.org")
-	for name, in := range map[string]dsr.Input{
-		"ByEmail":     {Type: dsr.Access, Email: " Ann@Example.org "},
-		"BySubjectID": {Type: dsr.Erasure, Email: "someone.else@example.net", SubjectID: "u-42"},
+	for name, c := range map[string]struct {
+		in     dsr.Input
+		caller dsr.Caller
+	}{
+		"ByEmail":           {dsr.Input{Type: dsr.Access, Email: " Ann@Example.org "}, public},
+		"SiteBySubjectID":   {dsr.Input{Type: dsr.Erasure, Email: "someone.else@example.net", SubjectID: "u-42"}, site},
+		"PublicIDAndEmail":  {dsr.Input{Type: dsr.Erasure, Email: "ann@example.org", SubjectID: "u-42"}, public},
+		"SiteIDWithNoEmail": {dsr.Input{Type: dsr.Access, SubjectID: "u-42"}, site},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := e.submit(t, in, public)
+			r := e.submit(t, c.in, c.caller)
 			if got, want := r.SubjectID, "u-42"; got != want {
 				t.Fatalf("SubjectID = %q, want %q", got, want)
 			}

@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -279,6 +281,16 @@ func TestIdempotency(t *testing.T) {
 		}
 		if b1["n"] != b2["n"] || f.calls.Load() != 1 {
 			t.Fatalf("handler ran again: calls = %d", f.calls.Load())
+		}
+	})
+	t.Run("StoredAnswerSealed", func(t *testing.T) {
+		h := sha256.Sum256([]byte("k1"))
+		it, err := f.db.Get(context.Background(), table.Key{PK: "T#acme#IDEM#" + base64.RawURLEncoding.EncodeToString(h[:]), SK: "IDEM"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(it.Data), "tenant") || strings.Contains(string(it.Data), "name") {
+			t.Fatalf("the stored answer is readable: %s", it.Data)
 		}
 	})
 	t.Run("ReuseWithOtherBody", func(t *testing.T) {

@@ -2,6 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -37,14 +40,16 @@ type idempotency struct {
 }
 
 type idemRecord struct {
-	// Fingerprint is a hash of the route, path and body: the same key with another request is refused.
+	// Fingerprint is a keyed hash of the route, path and body: the same key with another
+	// request is refused.
 	Fingerprint string `json:"fingerprint"`
 	// Owner is a random token of the call that reserved the key. A write that succeeds but
 	// whose answer is lost is retried by the SDK and then fails its condition; the owner token
 	// lets the caller recognise its own reservation instead of taking it for someone else's.
-	Owner   string            `json:"owner"`
-	Done    bool              `json:"done"`
-	Status  int               `json:"status,omitempty"`
+	Owner  string `json:"owner"`
+	Done   bool   `json:"done"`
+	Status int    `json:"status,omitempty"`
+	// Body is the answer sealed with the key's own replay key (see replaySeal).
 	Body    string            `json:"body,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
 	expiry.Attrs
@@ -55,11 +60,57 @@ func idemKey(tenant, key string) table.Key {
 	return table.Key{PK: "T#" + tenant + "#IDEM#" + base64.RawURLEncoding.EncodeToString(h[:]), SK: "IDEM"}
 }
 
-func fingerprint(r *Request) string {
-	h := sha256.New()
-	h.Write([]byte(r.Event.RouteKey + "\x00" + r.Event.RawPath + "\x00"))
-	h.Write(r.raw)
-	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+// replaySeal protects what a stored answer holds — an access token, a receipt with personal
+// data — with a key derived from the master secret and the client's Idempotency-Key, which the
+// table keeps only as a hash: the stored answer can be opened only by a call that presents the
+// key again.
+type replaySeal struct {
+	key []byte
+}
+
+func newReplaySeal(m secrets.Master, tenant, idempotencyKey string) replaySeal {
+	mac := hmac.New(sha256.New, m.Key(secrets.ForReplay))
+	mac.Write([]byte(tenant + "\x00" + idempotencyKey))
+	return replaySeal{key: mac.Sum(nil)}
+}
+
+func (s replaySeal) aead() cipher.AEAD {
+	block, err := aes.NewCipher(s.key)
+	if err != nil {
+		panic("httpapi: replay key: " + err.Error()) // always 32 bytes
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic("httpapi: replay cipher: " + err.Error())
+	}
+	return aead
+}
+
+// fingerprint is a keyed hash of the route, path and body.
+func (s replaySeal) fingerprint(r *Request) string {
+	mac := hmac.New(sha256.New, s.key)
+	mac.Write([]byte(r.Event.RouteKey + "\x00" + r.Event.RawPath + "\x00"))
+	mac.Write(r.raw)
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func (s replaySeal) seal(body string) string {
+	aead := s.aead()
+	nonce := secrets.Random(aead.NonceSize())
+	return base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(body), nil))
+}
+
+func (s replaySeal) open(sealed string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(sealed)
+	aead := s.aead()
+	if err != nil || len(b) < aead.NonceSize() {
+		return "", errors.New("httpapi: stored answer is not sealed")
+	}
+	body, err := aead.Open(nil, b[:aead.NonceSize()], b[aead.NonceSize():], nil)
+	if err != nil {
+		return "", errors.New("httpapi: stored answer does not open")
+	}
+	return string(body), nil
 }
 
 func (a *API) idempotent(ctx context.Context, r *Request, route Route) events.APIGatewayV2HTTPResponse {
@@ -68,7 +119,8 @@ func (a *API) idempotent(ctx context.Context, r *Request, route Route) events.AP
 		return a.problem(r, apperr.Validation(apperr.FieldError{Field: "Idempotency-Key", Message: "must be at most 255 characters"}))
 	}
 	k := idemKey(r.Tenant, key)
-	fp := fingerprint(r)
+	seal := newReplaySeal(a.cfg.Secrets, r.Tenant, key)
+	fp := seal.fingerprint(r)
 	now := a.idem.clock.Now()
 
 	reserved, err := a.idem.reserve(ctx, k, fp, r.Tenant, now)
@@ -85,11 +137,15 @@ func (a *API) idempotent(ctx context.Context, r *Request, route Route) events.AP
 			e.RetryAfter = time.Second
 			return a.problem(r, e)
 		}
+		body, err := seal.open(rec.Body)
+		if err != nil {
+			return a.problem(r, err)
+		}
 		h := map[string]string{"Idempotent-Replayed": "true"}
 		for name, v := range rec.Headers {
 			h[name] = v
 		}
-		return events.APIGatewayV2HTTPResponse{StatusCode: rec.Status, Headers: h, Body: rec.Body}
+		return events.APIGatewayV2HTTPResponse{StatusCode: rec.Status, Headers: h, Body: body}
 	}
 
 	resp := a.run(ctx, r, route)
@@ -101,7 +157,7 @@ func (a *API) idempotent(ctx context.Context, r *Request, route Route) events.AP
 		return resp
 	}
 	rec := reserved.rec
-	rec.Done, rec.Status, rec.Body, rec.Headers = true, resp.StatusCode, resp.Body, resp.Headers
+	rec.Done, rec.Status, rec.Body, rec.Headers = true, resp.StatusCode, seal.seal(resp.Body), resp.Headers
 	it, err := table.NewItem(k, reserved.version, rec)
 	if err == nil {
 		err = a.idem.table.Put(ctx, it, table.VersionIs(reserved.version))

@@ -20,10 +20,10 @@ const (
 	ForPseudonym   = "pseudonym"
 	ForCursor      = "cursor"
 	ForLinks       = "links"
-	ForTokens      = "tokens"
+	ForReplay      = "idempotency-replay"
 )
 
-var purposes = []string{ForEmailLookup, ForPseudonym, ForCursor, ForLinks, ForTokens}
+var purposes = []string{ForEmailLookup, ForPseudonym, ForCursor, ForLinks, ForReplay}
 
 // Master is the master secret, with the key of every purpose derived once.
 type Master struct{ keys map[string][]byte }

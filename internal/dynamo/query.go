@@ -116,9 +116,9 @@ func (t *Table) Query(ctx context.Context, q table.Query) (table.Page, error) {
 
 func queryName(q table.Query) string {
 	if q.Index == "" {
-		return q.PK
+		return table.Redact(q.PK)
 	}
-	return q.Index + " " + q.PK
+	return q.Index + " " + table.Redact(q.PK)
 }
 
 func keyCondition(q table.Query, ks keySet) (expression.KeyConditionBuilder, error) {

@@ -36,7 +36,34 @@ type Key struct {
 	SK string `json:"sk"`
 }
 
-func (k Key) String() string { return k.PK + "|" + k.SK }
+// String names the key in errors and logs without the ids it holds (Redact): errors reach
+// logs, and ids such as a subject's may be user names.
+func (k Key) String() string { return Redact(k.PK) + "|" + Redact(k.SK) }
+
+// Redact keeps of a key value its type markers (upper-case segments: T, S, CONSENT, ...) and
+// the tenant (the segment after T), and replaces every other "#"-separated segment with "…".
+func Redact(v string) string {
+	parts := strings.Split(v, "#")
+	for i, p := range parts {
+		if isMarker(p) || (i > 0 && parts[i-1] == "T") {
+			continue
+		}
+		parts[i] = "…"
+	}
+	return strings.Join(parts, "#")
+}
+
+func isMarker(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'A' || r > 'Z') && r != '_' {
+			return false
+		}
+	}
+	return true
+}
 
 // Item is one stored record: its key, its version and its other attributes as a JSON object.
 //

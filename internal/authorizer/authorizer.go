@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -35,7 +36,7 @@ type Handler struct {
 // which is not the contract's.
 func (h Handler) Handle(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
 	allow := events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: map[string]any{"tenant": "", "role": ""}}
-	key, ok := bearer(header(ev.Headers, "authorization"))
+	key, ok := httpapi.BearerToken(header(ev.Headers, "authorization"))
 	if !ok {
 		return allow, nil
 	}
@@ -64,16 +65,6 @@ func header(h map[string]string, name string) string {
 		}
 	}
 	return ""
-}
-
-// bearer returns the token of an "Authorization: Bearer <token>" header.
-func bearer(v string) (string, bool) {
-	scheme, token, ok := strings.Cut(strings.TrimSpace(v), " ")
-	if !ok || !strings.EqualFold(scheme, "bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
 }
 
 // New builds AuthorizerFunction on a function's ports.

@@ -223,7 +223,7 @@ func TestServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, ok := set.Schedule["RetentionFunction"]; !ok {
-			t.Skip("RetentionFunction is not built by handlers.All yet")
+			t.Fatal("handlers.All does not build RetentionFunction")
 		}
 		r := call(t, "POST", s.URL()+"/_local/jobs/retention", "", nil)
 		if r.status != http.StatusOK {

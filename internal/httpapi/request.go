@@ -42,6 +42,19 @@ func (r *Request) Header(name string) string {
 	return r.Event.Headers[name]
 }
 
+// Bearer returns the token of the request's "Authorization: Bearer <token>" header.
+func (r *Request) Bearer() (string, bool) { return BearerToken(r.Header("Authorization")) }
+
+// BearerToken parses an Authorization header value of the Bearer scheme (any letter case).
+func BearerToken(v string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
 // SourceIP is the caller's address as API Gateway saw it.
 func (r *Request) SourceIP() string { return r.Event.RequestContext.HTTP.SourceIP }
 
@@ -49,6 +62,10 @@ func (r *Request) SourceIP() string { return r.Event.RequestContext.HTTP.SourceI
 func (r *Request) Body() []byte { return r.raw }
 
 func (r *Request) body() ([]byte, error) {
+	// Refuse by the encoded length first: API Gateway passes bodies of up to 10 MB.
+	if len(r.Event.Body) > base64.StdEncoding.EncodedLen(MaxBody) {
+		return nil, apperr.New(apperr.TooLarge, apperr.CodeTooLarge, "The body is larger than %d bytes.", MaxBody)
+	}
 	b := []byte(r.Event.Body)
 	if r.Event.IsBase64Encoded {
 		var err error

@@ -6,7 +6,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -150,11 +149,11 @@ func (h requests) verify(ctx context.Context, r *httpapi.Request) (httpapi.Respo
 // status checks the request's access token itself (the route has no key): a missing, wrong or
 // stale token and an unknown request all answer 401 alike.
 func (h requests) status(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-	auth := r.Header("Authorization")
-	if len(auth) < 7 || !strings.EqualFold(auth[:7], "Bearer ") {
+	token, ok := r.Bearer()
+	if !ok {
 		return httpapi.Response{}, dsr.ErrUnauthorized
 	}
-	req, err := h.svc.Status(ctx, r.Tenant, r.Path("id"), strings.TrimSpace(auth[7:]))
+	req, err := h.svc.Status(ctx, r.Tenant, r.Path("id"), token)
 	if err != nil {
 		return httpapi.Response{}, err
 	}

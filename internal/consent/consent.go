@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"regexp"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/subject"
@@ -97,7 +95,7 @@ func (e Evidence) validate(field string) []apperr.FieldError {
 	if e.IP != "" && !validIP(e.IP) {
 		fs = append(fs, apperr.FieldError{Field: field + "ip", Message: "must be an IPv4 or IPv6 address"})
 	}
-	if !plainText(e.UserAgent, 1024) {
+	if !subject.PlainText(e.UserAgent, 1024) {
 		fs = append(fs, apperr.FieldError{Field: field + "user_agent", Message: "must be at most 1024 characters, without control characters"})
 	}
 	if len(e.Locale) > 35 || (e.Locale != "" && !validLocale.MatchString(e.Locale)) {
@@ -109,20 +107,6 @@ func (e Evidence) validate(field string) []apperr.FieldError {
 func validIP(s string) bool {
 	a, err := netip.ParseAddr(s)
 	return err == nil && len(s) <= 45 && a.Zone() == ""
-}
-
-// plainText tells whether s is valid UTF-8 of at most max characters with no control
-// characters: such values cannot break the line-based canonical forms nor a log line.
-func plainText(s string, max int) bool {
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // idFields are the field errors of a subject id, as subject.ValidateID words them.

@@ -46,7 +46,7 @@ func (d *Device) Validate() error {
 		name, value string
 		max         int
 	}{{"location", d.Location, 200}, {"browser", d.Browser, 100}, {"device_type", d.DeviceType, 32}, {"user_agent", d.UserAgent, 1024}, {"fingerprint", d.Fingerprint, 256}} {
-		if !plainText(f.value, f.max) {
+		if !subject.PlainText(f.value, f.max) {
 			fs = append(fs, apperr.FieldError{Field: f.name, Message: fmt.Sprintf("must be at most %d characters, without control characters", f.max)})
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -34,18 +33,18 @@ type SecurityAnswer struct {
 	Answer   string
 }
 
-var validPhone = regexp.MustCompile(`^\+?[0-9 ().-]{3,32}$`)
-
 // Validate checks the profile's fields and normalizes the email. Messages name the rule,
 // never the value. Errors: validation_failed.
 func (p *ProfileInput) Validate() error {
 	var fs []apperr.FieldError
-	for _, f := range []struct {
-		name, value string
-		max         int
-	}{{"first_name", p.FirstName, 100}, {"last_name", p.LastName, 100}, {"username", p.Username, 100}, {"company", p.Company, 200}} {
-		if !plainText(f.value, f.max) {
-			fs = append(fs, apperr.FieldError{Field: f.name, Message: fmt.Sprintf("must be at most %d characters, without control characters", f.max)})
+	for _, f := range []struct{ name, value string }{
+		{"first_name", p.FirstName}, {"last_name", p.LastName}, {"username", p.Username}, {"company", p.Company}, {"phone", p.Phone},
+	} {
+		if f.value == "" {
+			continue
+		}
+		if ok, rule := subject.CheckProfileField(f.name, f.value); !ok {
+			fs = append(fs, apperr.FieldError{Field: f.name, Message: rule})
 		}
 	}
 	if p.Email != "" {
@@ -55,17 +54,14 @@ func (p *ProfileInput) Validate() error {
 		}
 		p.Email = e
 	}
-	if p.Phone != "" && !validPhone.MatchString(p.Phone) {
-		fs = append(fs, apperr.FieldError{Field: "phone", Message: "must be 3-32 digits, spaces or ( ) . -, optionally after +"})
-	}
 	if len(p.SecurityQuestions) > 5 {
 		fs = append(fs, apperr.FieldError{Field: "security_questions", Message: "must hold at most 5 questions"})
 	}
 	for i, q := range p.SecurityQuestions {
-		if q.Question == "" || !plainText(q.Question, 200) {
+		if q.Question == "" || !subject.PlainText(q.Question, 200) {
 			fs = append(fs, apperr.FieldError{Field: fmt.Sprintf("security_questions[%d].question", i), Message: "must be 1-200 characters, without control characters"})
 		}
-		if q.Answer == "" || !plainText(q.Answer, 200) {
+		if q.Answer == "" || !subject.PlainText(q.Answer, 200) {
 			fs = append(fs, apperr.FieldError{Field: fmt.Sprintf("security_questions[%d].answer", i), Message: "must be 1-200 characters, without control characters"})
 		}
 	}

@@ -3,9 +3,7 @@
 package dsr
 
 import (
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -120,8 +118,6 @@ const (
 	MaxReason = 1000
 )
 
-var phone = regexp.MustCompile(`^\+?[0-9 ().-]{3,32}$`)
-
 // Validate checks the input and normalizes its email. Public callers must give an email;
 // the site gives an email, a subject id or both. Errors name fields, never values.
 func (in *Input) Validate(public bool) error {
@@ -143,7 +139,7 @@ func (in *Input) Validate(public bool) error {
 		add("email", "is required when subject_id is absent")
 	}
 	if in.SubjectID != "" && subject.ValidateID(in.SubjectID) != nil {
-		add("subject_id", "must be 1-128 letters, digits or . _ : @ -, starting with a letter or digit")
+		add("subject_id", "must be 1-128 letters, digits or . _ : -, starting with a letter or digit")
 	}
 	switch {
 	case in.Type == Rectification && in.Rectification == nil:
@@ -167,27 +163,26 @@ func (in *Input) Validate(public bool) error {
 
 func (p *ProfileFields) validate() []apperr.FieldError {
 	var fe []apperr.FieldError
-	text := func(name string, v *string, max int) {
-		if v == nil {
-			return
+	// The profile's own rules, and not empty: a rectification corrects a value.
+	for _, f := range []struct {
+		name  string
+		value *string
+	}{{"first_name", p.FirstName}, {"last_name", p.LastName}, {"username", p.Username}, {"company", p.Company}, {"phone", p.Phone}} {
+		if f.value == nil {
+			continue
 		}
-		if strings.TrimSpace(*v) == "" || utf8.RuneCountInString(*v) > max {
-			fe = append(fe, apperr.FieldError{Field: "rectification." + name, Message: "must be 1 to " + strconv.Itoa(max) + " characters"})
+		if strings.TrimSpace(*f.value) == "" {
+			fe = append(fe, apperr.FieldError{Field: "rectification." + f.name, Message: "must not be empty"})
+		} else if ok, rule := subject.CheckProfileField(f.name, *f.value); !ok {
+			fe = append(fe, apperr.FieldError{Field: "rectification." + f.name, Message: rule})
 		}
 	}
-	text("first_name", p.FirstName, 100)
-	text("last_name", p.LastName, 100)
-	text("username", p.Username, 100)
-	text("company", p.Company, 200)
 	if p.Email != nil {
 		e, err := subject.NormalizeEmail(*p.Email)
 		if err != nil {
 			fe = append(fe, apperr.FieldError{Field: "rectification.email", Message: "must be a plain email address"})
 		}
 		*p.Email = e
-	}
-	if p.Phone != nil && !phone.MatchString(*p.Phone) {
-		fe = append(fe, apperr.FieldError{Field: "rectification.phone", Message: "must be 3 to 32 digits, spaces, + ( ) . or -"})
 	}
 	if p.FirstName == nil && p.LastName == nil && p.Username == nil && p.Email == nil && p.Phone == nil && p.Company == nil {
 		fe = append(fe, apperr.FieldError{Field: "rectification", Message: "must name at least one field"})

@@ -80,3 +80,31 @@ func FuzzInput(f *testing.F) {
 		}
 	})
 }
+
+// TestRectificationFollowsProfileRules: a rectification cannot store what the profile intake
+// refuses, because both use subject.CheckProfileField.
+func TestRectificationFollowsProfileRules(t *testing.T) {
+	str := func(s string) *string { return &s }
+	for _, tc := range []struct {
+		name   string
+		fields dsr.ProfileFields
+		field  string
+	}{
+		{"ControlCharacter", dsr.ProfileFields{FirstName: str("Ann\x07")}, "rectification.first_name"},
+		{"TooLong", dsr.ProfileFields{Company: str(strings.Repeat("c", 201))}, "rectification.company"},
+		{"Phone", dsr.ProfileFields{Phone: str("call me")}, "rectification.phone"},
+		{"Empty", dsr.ProfileFields{LastName: str("  ")}, "rectification.last_name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := dsr.Input{Type: dsr.Rectification, Email: "ann@example.org", Rectification: &tc.fields}
+			e, ok := apperr.From(in.Validate(true))
+			if !ok || len(e.Fields) != 1 || e.Fields[0].Field != tc.field {
+				t.Fatalf("got %v, want one error on %s", e, tc.field)
+			}
+		})
+	}
+	ok := dsr.Input{Type: dsr.Rectification, Email: "ann@example.org", Rectification: &dsr.ProfileFields{Phone: str("+44 20 7946 0000")}}
+	if err := ok.Validate(true); err != nil {
+		t.Fatalf("a valid rectification was refused: %v", err)
+	}
+}

@@ -6,10 +6,13 @@ package subject
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/mail"
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/secrets"
@@ -88,6 +91,38 @@ func FindByEmail(ctx context.Context, t table.Table, m secrets.Master, tenant, n
 		return "", err
 	}
 	return l.SubjectID, nil
+}
+
+// Rules of the profile's fields, shared by the profile a site sends (consent) and the
+// rectification a subject asks for (dsr), so that neither can store what the other refuses.
+var (
+	profileTextMax = map[string]int{"first_name": 100, "last_name": 100, "username": 100, "company": 200}
+	validPhone     = regexp.MustCompile(`^\+?[0-9 ().-]{3,32}$`)
+)
+
+// CheckProfileField checks the value of a profile field other than email (NormalizeEmail) and
+// the security questions. It returns whether the value is valid and, when not, the rule it
+// breaks, worded without the value.
+func CheckProfileField(name, value string) (ok bool, rule string) {
+	if name == "phone" {
+		return validPhone.MatchString(value), "must be 3-32 digits, spaces or ( ) . -, optionally after +"
+	}
+	max := profileTextMax[name]
+	return PlainText(value, max), fmt.Sprintf("must be at most %d characters, without control characters", max)
+}
+
+// PlainText tells whether s is valid UTF-8 of at most max characters with no control
+// characters: what free-text fields of personal data may hold.
+func PlainText(s string, max int) bool {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // SecurityQuestion is stored with its answer hashed (argon2id/bcrypt): never in clear.

@@ -13,9 +13,6 @@ import (
 	"github.com/example/gdpr/internal/table"
 )
 
-// DefaultDeviceRetention applies to tenants that set no device_retention_days.
-const DefaultDeviceRetention = 90 * 24 * time.Hour
-
 // maxClockSkew is how far in the future a site's seen_at may be: its clock and ours differ.
 const maxClockSkew = 5 * time.Minute
 
@@ -97,10 +94,7 @@ func (s *Service) RecordDevice(ctx context.Context, tenantID, subjectID string, 
 	if err != nil {
 		return DeviceReceipt{}, err
 	}
-	retention := DefaultDeviceRetention
-	if t.DeviceRetentionDays > 0 {
-		retention = time.Duration(t.DeviceRetentionDays) * 24 * time.Hour
-	}
+	retention := t.DeviceRetention()
 	now := s.clock.Now().UTC()
 	if d.SeenAt.IsZero() {
 		d.SeenAt = now

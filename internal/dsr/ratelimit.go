@@ -12,12 +12,6 @@ import (
 	"github.com/example/gdpr/internal/tenant"
 )
 
-// Rate limits of public submissions, per hour, when a tenant's settings leave them at zero.
-const (
-	DefaultPerEmail  = 10
-	DefaultPerSource = 100
-)
-
 // Window is the rate limits' fixed window: a counter per key and clock hour. A client can
 // send up to twice the limit around the turn of an hour; in exchange a check costs one read
 // per key and the counter is written in the submission's own transaction, so counters are
@@ -45,13 +39,7 @@ func counterKey(tenantID, hash string, window time.Time) table.Key {
 func (s *Service) count(ctx context.Context, t tenant.Tenant, email, source string, now time.Time) ([]table.Write, error) {
 	window := now.Truncate(Window)
 	end := window.Add(Window)
-	perEmail, perSource := t.RateLimits.PerEmailPerHour, t.RateLimits.PerSourcePerHour
-	if perEmail <= 0 {
-		perEmail = DefaultPerEmail
-	}
-	if perSource <= 0 {
-		perSource = DefaultPerSource
-	}
+	perEmail, perSource := t.SubmissionLimits()
 	var ws []table.Write
 	for _, c := range []struct {
 		kind, value string

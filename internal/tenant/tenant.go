@@ -62,6 +62,33 @@ type Tenant struct {
 	CreatedAt  time.Time  `json:"created_at"`
 }
 
+// Default settings of a tenant: a new tenant gets them, and a setting left at zero means them.
+const (
+	DefaultNoticePeriodDays    = 30
+	DefaultDeviceRetentionDays = 90
+	DefaultExportLinkDays      = 7
+	DefaultPerEmailPerHour     = 10
+	DefaultPerSourcePerHour    = 100
+)
+
+// DeviceRetention is how long device observations are kept.
+func (t Tenant) DeviceRetention() time.Duration {
+	return time.Duration(orDefault(t.DeviceRetentionDays, DefaultDeviceRetentionDays)) * 24 * time.Hour
+}
+
+// SubmissionLimits are the hourly limits of public request submissions per email and per
+// source address.
+func (t Tenant) SubmissionLimits() (perEmail, perSource int) {
+	return orDefault(t.RateLimits.PerEmailPerHour, DefaultPerEmailPerHour), orDefault(t.RateLimits.PerSourcePerHour, DefaultPerSourcePerHour)
+}
+
+func orDefault(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
 // Defaults returns the settings of a new tenant.
 func Defaults(id string, now time.Time) Tenant {
 	return Tenant{
@@ -71,10 +98,10 @@ func Defaults(id string, now time.Time) Tenant {
 			{Name: "rba", Description: "Device information is collected for risk-based authentication."},
 			{Name: "marketing", Description: "Email about offers and new features."},
 		},
-		NoticePeriodDays:    30,
-		DeviceRetentionDays: 90,
-		ExportLinkDays:      7,
-		RateLimits:          RateLimits{PerEmailPerHour: 10, PerSourcePerHour: 100},
+		NoticePeriodDays:    DefaultNoticePeriodDays,
+		DeviceRetentionDays: DefaultDeviceRetentionDays,
+		ExportLinkDays:      DefaultExportLinkDays,
+		RateLimits:          RateLimits{PerEmailPerHour: DefaultPerEmailPerHour, PerSourcePerHour: DefaultPerSourcePerHour},
 		CreatedAt:           now.UTC(),
 	}
 }

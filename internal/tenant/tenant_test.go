@@ -156,3 +156,20 @@ func TestCache(t *testing.T) {
 		t.Fatalf("%d reads, want 5: unknown tenants are not cached", src.reads)
 	}
 }
+
+func TestSettingsFallBackToDefaults(t *testing.T) {
+	var zero tenant.Tenant
+	if got, want := zero.DeviceRetention(), 90*24*time.Hour; got != want {
+		t.Fatalf("DeviceRetention = %s, want %s", got, want)
+	}
+	if e, s := zero.SubmissionLimits(); e != 10 || s != 100 {
+		t.Fatalf("SubmissionLimits = %d, %d; want 10, 100", e, s)
+	}
+	set := tenant.Tenant{DeviceRetentionDays: 30, RateLimits: tenant.RateLimits{PerEmailPerHour: 3, PerSourcePerHour: 7}}
+	if got, want := set.DeviceRetention(), 30*24*time.Hour; got != want {
+		t.Fatalf("DeviceRetention = %s, want %s", got, want)
+	}
+	if e, s := set.SubmissionLimits(); e != 3 || s != 7 {
+		t.Fatalf("SubmissionLimits = %d, %d; want 3, 7", e, s)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/example/gdpr/internal/atomicfile"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -46,22 +47,7 @@ func WriteCredentials(dir string, keys tenant.Keys) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "~credentials-*")
-	if err != nil {
-		return fmt.Errorf("credentials: %w", err)
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, CredentialsFile))
-	}
-	if err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, CredentialsFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
 	return nil

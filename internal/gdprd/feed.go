@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/example/gdpr/internal/atomicfile"
 	"github.com/example/gdpr/internal/samtemplate"
 	"github.com/example/gdpr/internal/streamimage"
 	"github.com/example/gdpr/internal/table"
@@ -125,22 +126,7 @@ func (c *consumer) save(pos string) error {
 	if err := os.MkdirAll(filepath.Dir(c.posFile), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(c.posFile), "~pos-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	_, err = f.WriteString(pos + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), c.posFile)
+	return atomicfile.WriteBytes(c.posFile, []byte(pos+"\n"))
 }
 
 // outcome of one step of a consumer.

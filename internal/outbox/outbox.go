@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/example/gdpr/internal/atomicfile"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/secrets"
@@ -27,8 +28,7 @@ import (
 var _ mail.Sender = (*Outbox)(nil)
 
 const (
-	ext        = ".eml"
-	tempPrefix = "~send-"
+	ext = ".eml"
 	// nameTime sorts as text in time order: fixed width, UTC, nanoseconds kept.
 	nameTime = "20060102T150405.000000000Z"
 	// maxLine is where header fields are folded (RFC 5322 2.1.1).
@@ -75,21 +75,9 @@ func (o *Outbox) Send(ctx context.Context, m mail.Message) (string, error) {
 	}
 	id := hex.EncodeToString(secrets.Random(16))
 	now := o.clk.Now().UTC()
-	f, err := os.CreateTemp(o.dir, tempPrefix+"*")
-	if err != nil {
-		return "", fmt.Errorf("outbox: send %s: %w", id, err)
-	}
-	defer os.Remove(f.Name()) // fails harmlessly once renamed
-	err = o.write(f, id, now, m)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(o.dir, now.Format(nameTime)+"-"+id+ext))
-	}
+	err := atomicfile.Write(filepath.Join(o.dir, now.Format(nameTime)+"-"+id+ext), func(w io.Writer) error {
+		return o.write(w, id, now, m)
+	})
 	if err != nil {
 		return "", fmt.Errorf("outbox: send %s: %w", id, err)
 	}

@@ -68,15 +68,16 @@ func (m Master) Key(purpose string) []byte {
 	return k
 }
 
-// MAC returns HMAC-SHA256 of msg under the purpose's key.
-func (m Master) MAC(purpose string, msg []byte) []byte {
-	h := hmac.New(sha256.New, m.Key(purpose))
-	h.Write(msg)
-	return h.Sum(nil)
-}
 
 // Hash returns the MAC of s as unpadded base64url: a stable, non-reversible identifier for
 // lookups and pseudonyms.
 func (m Master) Hash(purpose, s string) string {
-	return base64.RawURLEncoding.EncodeToString(m.MAC(purpose, []byte(s)))
+	return base64.RawURLEncoding.EncodeToString(m.mac(purpose, []byte(s)))
+}
+
+// mac returns HMAC-SHA256 of msg under the purpose's key.
+func (m Master) mac(purpose string, msg []byte) []byte {
+	h := hmac.New(sha256.New, m.Key(purpose))
+	h.Write(msg)
+	return h.Sum(nil)
 }

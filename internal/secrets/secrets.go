@@ -68,7 +68,6 @@ func (m Master) Key(purpose string) []byte {
 	return k
 }
 
-
 // Hash returns the MAC of s as unpadded base64url: a stable, non-reversible identifier for
 // lookups and pseudonyms.
 func (m Master) Hash(purpose, s string) string {

@@ -62,33 +62,12 @@ func outboxMail(url string) func(t *testing.T) []sentMail {
 }
 
 // sesMail reads what moto's SES kept of every SendEmail call.
-func sesMail(endpoint string) func(t *testing.T) []sentMail {
+func sesMail(moto *mototest.Server) func(t *testing.T) []sentMail {
 	return func(t *testing.T) []sentMail {
 		t.Helper()
-		resp, err := http.Get(endpoint + "/moto-api/data.json")
-		if err != nil {
-			t.Fatalf("data.json: %v", err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("data.json: status %d", resp.StatusCode)
-		}
-		var data struct {
-			SES struct {
-				Message []struct {
-					Body         string `json:"body"`
-					Destinations struct {
-						ToAddresses []string `json:"ToAddresses"`
-					} `json:"destinations"`
-				} `json:"Message"`
-			} `json:"ses"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&data); err != nil {
-			t.Fatalf("data.json: %v", err)
-		}
 		var out []sentMail
-		for _, m := range data.SES.Message {
-			out = append(out, sentMail{to: strings.Join(m.Destinations.ToAddresses, ","), body: m.Body})
+		for _, m := range moto.SESMessages(t) {
+			out = append(out, sentMail{to: strings.Join(m.To, ","), body: m.Body})
 		}
 		return out
 	}
@@ -940,7 +919,7 @@ func TestAWSFlow(t *testing.T) {
 	vars["AWS_ENDPOINT_URL_SES"] = mailer.Endpoint
 	dir := t.TempDir()
 	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars)})
-	c := client{url: s.URL(), keys: credentials(t, dir), mail: sesMail(mailer.Endpoint)}
+	c := client{url: s.URL(), keys: credentials(t, dir), mail: sesMail(mailer)}
 
 	step(t, "ConsentGate", func(t *testing.T) {
 		c.site(t, "POST", "/v1/consents", decision("u-aws", knownEmail, false, false, false)).must(t, http.StatusCreated, nil)

@@ -5,6 +5,7 @@ package mototest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -106,4 +107,48 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// SESMessage is what moto keeps of one SendEmail call. Body is the HTML part when the message
+// has one, else the text.
+type SESMessage struct {
+	ID      string
+	To      []string
+	Subject string
+	Body    string
+}
+
+// SESMessages reads back every message sent through this server's SES. TOOLING.md: after an
+// S3 multipart upload moto answers 500 here until reset, so read mail from a server that does
+// not also hold exports.
+func (s *Server) SESMessages(tb testing.TB) []SESMessage {
+	tb.Helper()
+	resp, err := http.Get(s.Endpoint + "/moto-api/data.json")
+	if err != nil {
+		tb.Fatalf("mototest: data.json: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("mototest: data.json: status %d", resp.StatusCode)
+	}
+	var data struct {
+		SES struct {
+			Message []struct {
+				ID           string `json:"id"`
+				Subject      string `json:"subject"`
+				Body         string `json:"body"`
+				Destinations struct {
+					ToAddresses []string `json:"ToAddresses"`
+				} `json:"destinations"`
+			} `json:"Message"`
+		} `json:"ses"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&data); err != nil {
+		tb.Fatalf("mototest: data.json: %v", err)
+	}
+	out := make([]SESMessage, 0, len(data.SES.Message))
+	for _, m := range data.SES.Message {
+		out = append(out, SESMessage{ID: m.ID, To: m.Destinations.ToAddresses, Subject: m.Subject, Body: m.Body})
+	}
+	return out
 }

@@ -2,10 +2,8 @@ package ses_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -97,35 +95,12 @@ func TestSender(t *testing.T) {
 // sentMail reads what moto's SES kept of every SendEmail call.
 func sentMail(t *testing.T, moto *mototest.Server) []mailtest.Record {
 	t.Helper()
-	resp, err := http.Get(moto.Endpoint + "/moto-api/data.json")
-	if err != nil {
-		t.Fatalf("data.json: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("data.json: status %d", resp.StatusCode)
-	}
-	var data struct {
-		SES struct {
-			Message []struct {
-				ID           string `json:"id"`
-				Subject      string `json:"subject"`
-				Body         string `json:"body"`
-				Destinations struct {
-					ToAddresses []string `json:"ToAddresses"`
-				} `json:"destinations"`
-			} `json:"Message"`
-		} `json:"ses"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&data); err != nil {
-		t.Fatalf("data.json: %v", err)
-	}
 	var records []mailtest.Record
-	for _, m := range data.SES.Message {
-		if len(m.Destinations.ToAddresses) != 1 {
-			t.Fatalf("message %s has %d recipients, want 1", m.ID, len(m.Destinations.ToAddresses))
+	for _, m := range moto.SESMessages(t) {
+		if len(m.To) != 1 {
+			t.Fatalf("message %s has %d recipients, want 1", m.ID, len(m.To))
 		}
-		records = append(records, mailtest.Record{ID: m.ID, To: m.Destinations.ToAddresses[0], Subject: m.Subject, Body: m.Body})
+		records = append(records, mailtest.Record{ID: m.ID, To: m.To[0], Subject: m.Subject, Body: m.Body})
 	}
 	return records
 }

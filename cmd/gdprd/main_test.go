@@ -15,8 +15,7 @@ import (
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/gdprd"
 	"github.com/example/gdpr/internal/home"
-	"github.com/example/gdpr/internal/ports"
-	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/tenant"
 )
 
@@ -89,15 +88,7 @@ func TestSIGTERM(t *testing.T) {
 		t.Fatal("gdprd did not stop on SIGTERM")
 	}
 
-	def, err := ports.TableDef()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sqlite.Open(filepath.Join(dir, home.DatabaseFile), def)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := sqlitetest.MustOpenFile(t, filepath.Join(dir, home.DatabaseFile))
 	if _, err := (tenant.Store{Table: db, Clock: clock.System{}}).Get(context.Background(), gdprd.DemoTenant); err != nil {
 		t.Fatalf("demo tenant not in the database after shutdown: %v", err)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
-	"github.com/example/gdpr/internal/sqlite"
+	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/streamimage"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/tenant"
@@ -229,15 +229,7 @@ func TestTriggers(t *testing.T) {
 		if _, err := http.Get(s.URL() + "/v1/health"); err == nil {
 			t.Fatal("server still answers after shutdown")
 		}
-		def, err := ports.TableDef()
-		if err != nil {
-			t.Fatal(err)
-		}
-		db, err := sqlite.Open(filepath.Join(dir, home.DatabaseFile), def)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := sqlitetest.MustOpenFile(t, filepath.Join(dir, home.DatabaseFile))
 		if _, err := db.Get(context.Background(), table.Key{PK: "TEST#last", SK: "ITEM"}); err != nil {
 			t.Fatalf("acknowledged write lost: %v", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/example/gdpr/internal/samtemplate"
 	"github.com/example/gdpr/internal/table"
@@ -105,14 +106,68 @@ func (t *Table) Delete(ctx context.Context, k table.Key, c table.Cond) error {
 	if err != nil {
 		return err
 	}
+	var attempts int
 	_, err = t.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 &t.name,
-		Key:                       keyAttrs(k),
-		ConditionExpression:       e.Condition(),
-		ExpressionAttributeNames:  e.Names(),
-		ExpressionAttributeValues: e.Values(),
-	})
+		TableName:                           &t.name,
+		Key:                                 keyAttrs(k),
+		ConditionExpression:                 e.Condition(),
+		ExpressionAttributeNames:            e.Names(),
+		ExpressionAttributeValues:           e.Values(),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}, countAttempts(&attempts))
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) && len(ccf.Item) == 0 && attempts > 1 && c.Kind != table.IfAbsent {
+		// The item is gone and this call was retried by the SDK: an earlier attempt deleted
+		// it and its answer was lost. (A deletion has no write id to recognise; a delete by
+		// someone else in that same instant ends in the same state.)
+		return nil
+	}
 	return singleWriteError("delete", k, err)
+}
+
+// applied tells whether the table holds what the transaction wrote: every put's item carries
+// its write id and every deleted item is gone. Reads are strongly consistent.
+func (t *Table) applied(ctx context.Context, items []types.TransactWriteItem) (bool, error) {
+	writes := 0
+	for _, it := range items {
+		var key map[string]types.AttributeValue
+		var wid types.AttributeValue
+		switch {
+		case it.Put != nil:
+			key = map[string]types.AttributeValue{table.AttrPK: it.Put.Item[table.AttrPK], table.AttrSK: it.Put.Item[table.AttrSK]}
+			wid = it.Put.Item[table.AttrWrite]
+		case it.Delete != nil:
+			key = it.Delete.Key
+		default:
+			continue // a condition check wrote nothing
+		}
+		writes++
+		out, err := t.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &t.name, Key: key, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return false, err
+		}
+		if wid == nil && len(out.Item) != 0 {
+			return false, nil // a deleted item is back
+		}
+		if wid != nil && !ownWrite(out.Item, map[string]types.AttributeValue{table.AttrWrite: wid}) {
+			return false, nil
+		}
+	}
+	return writes > 0, nil
+}
+
+// countAttempts counts the HTTP attempts of one call, the SDK's retries included: the
+// middleware sits after the retry middleware, so it runs once per attempt.
+func countAttempts(n *int) func(*dynamodb.Options) {
+	return func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Finalize.Add(middleware.FinalizeMiddlewareFunc("gdprCountAttempts",
+				func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					*n++
+					return next.HandleFinalize(ctx, in)
+				}), middleware.After)
+		})
+	}
 }
 
 // marshal is the DynamoDB item that stores it at its next version. Index keys of the wrong
@@ -200,8 +255,20 @@ func (t *Table) Transact(ctx context.Context, ws []table.Write) error {
 			return fmt.Errorf("dynamo: write %d: unknown op %d", i, w.Op)
 		}
 	}
-	_, err := t.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	var attempts int
+	_, err := t.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}, countAttempts(&attempts))
 	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) && attempts > 1 {
+		// DynamoDB makes a retried transaction idempotent through the SDK's ClientRequestToken;
+		// emulators do not, so check for ourselves whether an earlier attempt applied it.
+		applied, rerr := t.applied(ctx, items)
+		if rerr != nil {
+			return fmt.Errorf("dynamo: transact %d writes: %w (and reading back: %w)", len(ws), err, rerr)
+		}
+		if applied {
+			return nil
+		}
+	}
 	if errors.As(err, &tce) {
 		// Reasons come in the order of the writes. A failed condition names its write. A
 		// TransactionConflict (another transaction held the item) is reported as a conflict

@@ -3,12 +3,16 @@ package dynamo_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,6 +32,7 @@ const tableName = "gdpr-test"
 // env is one moto_server and one table for every test of the package: subtests keep apart by
 // the partition keys they use (see pk).
 type env struct {
+	cfg   aws.Config
 	db    *dynamodb.Client
 	def   samtemplate.TableDef
 	table *dynamo.Table
@@ -66,6 +71,7 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	return &env{
+		cfg:   cfg,
 		db:    db,
 		def:   def,
 		table: dynamo.New(db, tableName, def),
@@ -526,32 +532,59 @@ func (e *env) testBadCursor(t *testing.T) {
 	}
 }
 
-// retrying sends every PutItem twice, as the SDK does when the first answer is lost after
-// the write happened (a timeout, a 5xx, a garbled response), and answers with the second.
-type retrying struct{ *dynamodb.Client }
-
-func (r retrying) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	if _, err := r.Client.PutItem(ctx, in, opts...); err != nil {
-		return nil, err
-	}
-	return r.Client.PutItem(ctx, in, opts...)
+// loseFirstAnswers lets every request reach the server but, the first time it sees a request
+// body, replaces the answer with a 500: the write happened and its answer was lost, so the
+// SDK retries the same request — what a timeout or a garbled response does.
+type loseFirstAnswers struct {
+	mu   sync.Mutex
+	seen map[[32]byte]bool
 }
 
-// testLostAnswer: a conditional put whose retry meets its own write succeeds, once; a put
-// that meets another writer's item still conflicts.
+func (l *loseFirstAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(body)
+	l.mu.Lock()
+	first := !l.seen[h]
+	l.seen[h] = true
+	l.mu.Unlock()
+	if !first {
+		return resp, nil
+	}
+	resp.Body.Close()
+	return &http.Response{
+		StatusCode: http.StatusInternalServerError,
+		Header:     http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
+		Body:       io.NopCloser(strings.NewReader(`{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"answer lost"}`)),
+		Request:    req,
+	}, nil
+}
+
+// testLostAnswer: conditional writes whose answer was lost and whose SDK retry meets the write
+// itself succeed, once; a write that meets another writer's change still conflicts.
 func (e *env) testLostAnswer(t *testing.T) {
 	ctx := context.Background()
-	tb := dynamo.New(retrying{e.db}, tableName, e.def)
+	lossy := dynamodb.NewFromConfig(e.cfg, func(o *dynamodb.Options) {
+		o.HTTPClient = &http.Client{Transport: &loseFirstAnswers{seen: map[[32]byte]bool{}}}
+	})
+	tb := dynamo.New(lossy, tableName, e.def)
 	k := table.Key{PK: pk(t, "a"), SK: "X"}
 	it := table.Item{Key: k, Data: json.RawMessage(`{"n":1}`)}
 	if err := tb.Put(ctx, it, table.Cond{Kind: table.IfAbsent}); err != nil {
-		t.Fatalf("IfAbsent put retried after success: %v", err)
+		t.Fatalf("IfAbsent put whose answer was lost: %v", err)
 	}
 	it.Version, it.Data = 1, json.RawMessage(`{"n":2}`)
 	if err := tb.Put(ctx, it, table.VersionIs(1)); err != nil {
-		t.Fatalf("IfVersion put retried after success: %v", err)
+		t.Fatalf("IfVersion put whose answer was lost: %v", err)
 	}
-	got, err := tb.Get(ctx, k)
+	got, err := e.table.Get(ctx, k)
 	if err != nil || got.Version != 2 || string(got.Data) != `{"n":2}` {
 		t.Fatalf("stored %d %s, %v; want version 2 {\"n\":2}", got.Version, got.Data, err)
 	}
@@ -559,5 +592,30 @@ func (e *env) testLostAnswer(t *testing.T) {
 	it.Version = 1
 	if err := e.table.Put(ctx, it, table.VersionIs(1)); !errors.Is(err, table.ErrConflict) {
 		t.Fatalf("a stale put of identical data: %v, want a conflict", err)
+	}
+	if err := tb.Delete(ctx, k, table.VersionIs(2)); err != nil {
+		t.Fatalf("IfVersion delete whose answer was lost: %v", err)
+	}
+	if _, err := e.table.Get(ctx, k); !errors.Is(err, table.ErrNotFound) {
+		t.Fatalf("item still there after the delete: %v", err)
+	}
+	// Transactions carry the SDK's idempotency token: a retried one is applied once.
+	k2 := table.Key{PK: pk(t, "b"), SK: "Y"}
+	err = tb.Transact(ctx, []table.Write{
+		table.Put(table.Item{Key: k, Data: json.RawMessage(`{"n":3}`)}, table.Cond{Kind: table.IfAbsent}),
+		table.Put(table.Item{Key: k2, Data: json.RawMessage(`{"n":4}`)}, table.Cond{Kind: table.IfAbsent}),
+	})
+	if err != nil {
+		t.Fatalf("transaction whose answer was lost: %v", err)
+	}
+	if got, err := e.table.Get(ctx, k2); err != nil || got.Version != 1 {
+		t.Fatalf("transaction applied %d times, %v; want once", got.Version, err)
+	}
+	if err := e.table.Delete(ctx, k, table.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	// Without a retry, a delete that finds the item gone is a conflict, as the port says.
+	if err := e.table.Delete(ctx, k, table.Cond{Kind: table.IfExists}); !errors.Is(err, table.ErrConflict) {
+		t.Fatalf("IfExists delete of an absent item: %v, want a conflict", err)
 	}
 }

@@ -28,16 +28,17 @@ type Client interface {
 
 // Table is the table port on one DynamoDB table.
 type Table struct {
-	db   Client
-	name string
-	def  samtemplate.TableDef
+	db         Client
+	name       string
+	def        samtemplate.TableDef
+	indexAttrs []string // the attributes that key an index (def.IndexKeyAttrs)
 }
 
 var _ table.Table = (*Table)(nil)
 
 // New returns the table port on the DynamoDB table name, whose indexes def describes.
 func New(db Client, name string, def samtemplate.TableDef) *Table {
-	return &Table{db: db, name: name, def: def}
+	return &Table{db: db, name: name, def: def, indexAttrs: def.IndexKeyAttrs()}
 }
 
 // Get reads with strong consistency, as the SQLite engine always does.
@@ -170,32 +171,16 @@ func countAttempts(n *int) func(*dynamodb.Options) {
 	}
 }
 
-// marshal is the DynamoDB item that stores it at its next version. Index keys of the wrong
-// type or empty are refused here, before DynamoDB would refuse them, because emulators let
-// them through (moto does) and every engine of the port must refuse them alike.
+// marshal is the DynamoDB item that stores it at its next version. Index keys that are not
+// non-empty strings are refused first, by the port's own rule, because emulators let them
+// through (moto does) and every engine of the port must refuse them alike.
 func (t *Table) marshal(it table.Item) (map[string]types.AttributeValue, error) {
+	if err := table.ValidateIndexKeys(it.Data, t.indexAttrs); err != nil {
+		return nil, err
+	}
 	av, err := marshalItem(it, it.Version+1)
 	if err != nil {
 		return nil, err
-	}
-	for _, ix := range t.def.Indexes {
-		for _, name := range []string{ix.HashKey, ix.RangeKey} {
-			a, ok := av[name]
-			if name == "" || !ok {
-				continue
-			}
-			switch a := a.(type) {
-			case *types.AttributeValueMemberS:
-				if t.def.AttributeTypes[name] == "S" && a.Value != "" {
-					continue
-				}
-			case *types.AttributeValueMemberN:
-				if t.def.AttributeTypes[name] == "N" {
-					continue
-				}
-			}
-			return nil, fmt.Errorf("dynamo: item %s: index key %q is not a non-empty %s", it.Key, name, t.def.AttributeTypes[name])
-		}
 	}
 	return av, nil
 }

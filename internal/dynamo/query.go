@@ -79,10 +79,7 @@ func (t *Table) Query(ctx context.Context, q table.Query) (table.Page, error) {
 			return table.Page{}, err
 		}
 	}
-	limit := q.Limit
-	if limit == 0 {
-		limit = 100
-	}
+	limit := q.PageSize()
 	var raw []map[string]types.AttributeValue
 	for {
 		// Limit counts items read; with no filter that is items returned. A response may

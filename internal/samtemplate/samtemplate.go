@@ -6,6 +6,7 @@ package samtemplate
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -133,6 +134,19 @@ func (t *Template) Table(logicalID string) (TableDef, error) {
 		def.TTLAttribute = p.TimeToLiveSpecification.AttributeName
 	}
 	return def, nil
+}
+
+// IndexKeyAttrs lists the attributes that key some secondary index, each once.
+func (d TableDef) IndexKeyAttrs() []string {
+	var names []string
+	for _, ix := range d.Indexes {
+		for _, name := range []string{ix.HashKey, ix.RangeKey} {
+			if name != "" && !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	return names
 }
 
 // Index returns the index with the given name.

@@ -157,24 +157,16 @@ func (d *DB) check(ctx context.Context, in func(*sql.Stmt) *sql.Stmt, k table.Ke
 	return false, fmt.Errorf("unknown condition %d", c.Kind)
 }
 
-// encode returns the attributes as the JSON text to store, after the one check DynamoDB makes
-// beyond table.Validate: index key attributes, when present, are non-empty strings. The text
-// is re-marshalled, so that duplicate names resolve as Go (and the DynamoDB adapter) resolve
-// them, before the index columns read it.
+// encode returns the attributes as the JSON text to store, after the port's index-key rule
+// (table.ValidateIndexKeys). The text is re-marshalled, so that duplicate names resolve as Go
+// (and the DynamoDB adapter) resolve them, before the index columns read it.
 func (d *DB) encode(data json.RawMessage) (string, error) {
+	if err := table.ValidateIndexKeys(data, d.keyAttrs); err != nil {
+		return "", err
+	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(data, &m); err != nil {
 		return "", err
-	}
-	for _, attr := range d.keyAttrs {
-		raw, ok := m[attr]
-		if !ok {
-			continue
-		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil || s == "" {
-			return "", fmt.Errorf("attribute %q is an index key: it must be a non-empty string", attr)
-		}
 	}
 	b, err := json.Marshal(m)
 	return string(b), err
@@ -189,10 +181,7 @@ func (d *DB) Query(ctx context.Context, q table.Query) (table.Page, error) {
 	if !ok {
 		return table.Page{}, fmt.Errorf("sqlite: no index %q", q.Index)
 	}
-	limit := q.Limit
-	if limit == 0 {
-		limit = 100
-	}
+	limit := q.PageSize()
 
 	var b strings.Builder
 	args := []any{q.PK}

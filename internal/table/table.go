@@ -160,10 +160,21 @@ type Query struct {
 	From, To string
 	// Desc reads from the largest sort key down.
 	Desc bool
-	// Limit is the most items returned; 0 means 100.
+	// Limit is the most items returned; 0 means DefaultLimit.
 	Limit int
 	// Cursor continues a previous query: Page.Next of the page before.
 	Cursor string
+}
+
+// DefaultLimit is the page size of a query that sets no Limit.
+const DefaultLimit = 100
+
+// PageSize is the most items the query returns.
+func (q Query) PageSize() int {
+	if q.Limit == 0 {
+		return DefaultLimit
+	}
+	return q.Limit
 }
 
 // Page is one page of a query.
@@ -282,6 +293,27 @@ func ValidateData(data json.RawMessage) error {
 	for _, name := range []string{AttrPK, AttrSK, AttrVersion, AttrWrite} {
 		if _, ok := m[name]; ok {
 			return fmt.Errorf("table: item data uses reserved attribute %q", name)
+		}
+	}
+	return nil
+}
+
+// ValidateIndexKeys refuses data whose index key attributes (names), when present, are not
+// non-empty strings. DynamoDB refuses them; emulators and SQLite would store them, so both
+// adapters check here, the same way. Index keys are strings throughout this service.
+func ValidateIndexKeys(data json.RawMessage, names []string) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return errors.New("table: item data is not a JSON object")
+	}
+	for _, name := range names {
+		raw, ok := m[name]
+		if !ok {
+			continue
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil || s == "" {
+			return fmt.Errorf("table: attribute %q is an index key: it must be a non-empty string", name)
 		}
 	}
 	return nil

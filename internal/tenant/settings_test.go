@@ -49,9 +49,13 @@ func TestPatchApplies(t *testing.T) {
 		{"NullOfAListPutsItsDefaultBack", []string{`{"reminder_days":[3]}`, `{"reminder_days":null}`},
 			func(s tenant.Settings) bool { return slices.Equal(s.ReminderDays, []int{7, 2}) }, "reminder_days"},
 		{"NestedMerge", []string{`{"rate_limits":{"per_email_per_hour":3}}`},
-			func(s tenant.Settings) bool { return s.RateLimits == tenant.RateLimits{PerEmailPerHour: 3, PerSourcePerHour: 100} }, "rate_limits"},
+			func(s tenant.Settings) bool {
+				return s.RateLimits == tenant.RateLimits{PerEmailPerHour: 3, PerSourcePerHour: 100}
+			}, "rate_limits"},
 		{"NestedNullPutsTheDefaultBack", []string{`{"rate_limits":{"per_email_per_hour":3,"per_source_per_hour":7}}`, `{"rate_limits":{"per_email_per_hour":null}}`},
-			func(s tenant.Settings) bool { return s.RateLimits == tenant.RateLimits{PerEmailPerHour: 10, PerSourcePerHour: 7} }, "rate_limits"},
+			func(s tenant.Settings) bool {
+				return s.RateLimits == tenant.RateLimits{PerEmailPerHour: 10, PerSourcePerHour: 7}
+			}, "rate_limits"},
 		{"ArraysReplace", []string{`{"holidays":["2026-12-25","2026-12-26"]}`, `{"holidays":["2027-01-01"]}`},
 			func(s tenant.Settings) bool { return slices.Equal(s.Holidays, []string{"2027-01-01"}) }, "holidays"},
 		{"EmptyReminderListMeansNone", []string{`{"reminder_days":[]}`},
@@ -70,9 +74,13 @@ func TestPatchApplies(t *testing.T) {
 		{"DPOEmailRemoved", []string{`{"dpo_email":"dpo@example.org"}`, `{"dpo_email":null}`},
 			func(s tenant.Settings) bool { return s.DPOEmail == "" }, "dpo_email"},
 		{"Retained", []string{`{"retained":[{"category":"billing records","reason":"Tax law keeps invoices for 10 years."}]}`},
-			func(s tenant.Settings) bool { return len(s.Retained) == 1 && s.Retained[0].Category == "billing records" }, "retained"},
+			func(s tenant.Settings) bool {
+				return len(s.Retained) == 1 && s.Retained[0].Category == "billing records"
+			}, "retained"},
 		{"ApprovalRequired", []string{`{"approval_required":["erasure","access"]}`},
-			func(s tenant.Settings) bool { return s.NeedsApproval("erasure") && s.NeedsApproval("access") && !s.NeedsApproval("objection") }, "approval_required"},
+			func(s tenant.Settings) bool {
+				return s.NeedsApproval("erasure") && s.NeedsApproval("access") && !s.NeedsApproval("objection")
+			}, "approval_required"},
 		{"InactiveDays", []string{`{"inactive_days":730}`},
 			func(s tenant.Settings) bool { return s.InactiveDays == 730 }, "inactive_days"},
 		{"SameValueChangesNothing", []string{`{"notice_period_days":30,"holidays":[]}`},

@@ -377,3 +377,33 @@ func TestStoredBeforeSettingsExisted(t *testing.T) {
 		t.Fatalf("after the patch: %+v", next)
 	}
 }
+
+// FuzzPatch: whatever the body, Patch answers valid settings or a client error (never an
+// internal one), and the settings it answers, sent back whole, change nothing.
+func FuzzPatch(f *testing.F) {
+	for _, seed := range []string{`{}`, `{"notice_period_days":null}`, `{"rate_limits":{"per_email_per_hour":3}}`,
+		`{"purposes":[{"name":"terms","description":"T.","required":true}]}`, `{"holidays":["2026-12-25"]}`,
+		`{"colour":1}`, `[]`, `null`, `{"reminder_days":[1e3]}`, `{"approval_required":["erasure"]}`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, patch []byte) {
+		next, _, err := defaults().Patch(patch)
+		if err != nil {
+			if k := apperr.KindOf(err); k != apperr.Invalid && k != apperr.Unprocessable {
+				t.Fatalf("Patch(%q) = %v, want a client error", patch, err)
+			}
+			return
+		}
+		if err := next.Validate(); err != nil {
+			t.Fatalf("Patch(%q) answered settings that do not validate: %v", patch, err)
+		}
+		whole, err := json.Marshal(next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, changed, err := next.Patch(whole)
+		if err != nil || len(changed) != 0 || !equalJSON(t, again, next) {
+			t.Fatalf("sending back the settings changed %v (%v)", changed, err)
+		}
+	})
+}

@@ -111,6 +111,7 @@ func TestPatchRefuses(t *testing.T) {
 		fields      []string
 	}{
 		{"NotJSON", `{"notice_period_days":`, 400, nil},
+		{"Empty", ` `, 400, nil},
 		{"NotAnObject", `[{"notice_period_days":1}]`, 400, nil},
 		{"TwoValues", `{} {}`, 400, nil},
 		{"UnknownSetting", `{"colour":"` + secret + `"}`, 422, []string{"colour"}},

@@ -41,6 +41,8 @@ func TestRoutes(t *testing.T) {
 		{Method: "POST", Path: "/v1/requests/{id}/retry", Function: "RequestsFunction", Auth: true},
 		{Method: "GET", Path: "/v1/audit", Function: "RequestsFunction", Auth: true},
 		{Method: "GET", Path: "/v1/audit/verify", Function: "RequestsFunction", Auth: true},
+		{Method: "GET", Path: "/v1/tenant", Function: "RequestsFunction", Auth: true},
+		{Method: "PATCH", Path: "/v1/tenant", Function: "RequestsFunction", Auth: true},
 		{Method: "POST", Path: "/v1/public/{tenant}/requests", Function: "RequestsFunction"},
 		{Method: "POST", Path: "/v1/public/{tenant}/requests/{id}/verify", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/public/{tenant}/requests/{id}", Function: "RequestsFunction"},

@@ -1,5 +1,6 @@
 // Package requestsapi is RequestsFunction: data subject requests (intake, verification,
-// status, the operator's queue and actions) and the audit trail, over HTTP.
+// status, the operator's queue and actions), the audit trail and the tenant's settings
+// (package tenantapi), over HTTP.
 package requestsapi
 
 import (
@@ -12,6 +13,7 @@ import (
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/dsr"
+	"github.com/example/gdpr/internal/handlers/tenantapi"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/subject"
@@ -20,7 +22,8 @@ import (
 
 // New builds the function's API.
 func New(p *ports.Ports) (*httpapi.API, error) {
-	tenants := tenant.NewCache(tenant.Store{Table: p.Table, Clock: p.Clock}, p.Clock)
+	store := tenant.Store{Table: p.Table, Clock: p.Clock}
+	tenants := tenant.NewCache(store, p.Clock)
 	h := requests{svc: dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets), audit: audit.Log{Table: p.Table}, p: p}
 	return httpapi.FromPorts(p, tenants,
 		httpapi.Route{Key: "POST /v1/public/{tenant}/requests", Access: httpapi.Public, Handle: h.submitPublic},
@@ -34,6 +37,8 @@ func New(p *ports.Ports) (*httpapi.API, error) {
 		httpapi.Route{Key: "POST /v1/requests/{id}/retry", Access: httpapi.Admin, Handle: h.retry},
 		httpapi.Route{Key: "GET /v1/audit", Access: httpapi.Admin, Handle: h.auditList},
 		httpapi.Route{Key: "GET /v1/audit/verify", Access: httpapi.Admin, Handle: h.auditVerify},
+		tenantapi.Get(store),
+		tenantapi.Patch(store),
 	), nil
 }
 

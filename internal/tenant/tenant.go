@@ -24,6 +24,26 @@ type Purpose struct {
 	Description string `json:"description"`
 	// Required purposes must be granted for a subject to log in.
 	Required bool `json:"required"`
+	// LegalBasis is the Art. 6(1) basis of the processing for the purpose (one of
+	// LegalBases); empty means DefaultLegalBasis.
+	LegalBasis string `json:"legal_basis,omitempty"`
+}
+
+// Legal bases of Art. 6(1)(a) to (f) GDPR, as LegalBasis names them.
+var LegalBases = []string{"consent", "contract", "legal_obligation", "vital_interests", "public_task", "legitimate_interests"}
+
+// Basis is the purpose's legal basis: LegalBasis, or by default "contract" for terms (the
+// account the subject signs up for needs it) and "consent" for every other purpose, since
+// the service records each as a consent decision.
+func (p Purpose) Basis() string {
+	switch {
+	case p.LegalBasis != "":
+		return p.LegalBasis
+	case p.Name == "terms":
+		return "contract"
+	default:
+		return "consent"
+	}
 }
 
 // ExternalSystem is a marketplace site database (WordPress, Drupal, Joomla, ...) where the

@@ -96,6 +96,11 @@ func (t Tenant) DeviceRetention() time.Duration {
 	return time.Duration(orDefault(t.DeviceRetentionDays, DefaultDeviceRetentionDays)) * 24 * time.Hour
 }
 
+// ExportLife is how long an export and its emailed link live.
+func (t Tenant) ExportLife() time.Duration {
+	return time.Duration(orDefault(t.ExportLinkDays, DefaultExportLinkDays)) * 24 * time.Hour
+}
+
 // SubmissionLimits are the hourly limits of public request submissions per email and per
 // source address.
 func (t Tenant) SubmissionLimits() (perEmail, perSource int) {

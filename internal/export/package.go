@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/dsr"
+	"github.com/example/gdpr/internal/objects"
 	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -333,4 +335,47 @@ func Neutralise(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// Store writes r's package into st under ObjectKey as it is made: the archive flows through
+// a pipe into st.Put, so neither side holds more than its buffers. A failure on either side
+// fails both, and the objects port then keeps nothing of the package (a failed Put leaves no
+// object). It returns what the package holds and its size in bytes.
+func (b *Builder) Store(ctx context.Context, st objects.Store, t tenant.Tenant, r dsr.Request) (Held, int64, error) {
+	pr, pw := io.Pipe()
+	type result struct {
+		held Held
+		err  error
+	}
+	done := make(chan result, 1)
+	cw := &countingWriter{w: pw}
+	go func() {
+		held, err := b.Write(ctx, cw, t, r)
+		pw.CloseWithError(err) // nil: the reader sees the end of the archive
+		done <- result{held, err}
+	}()
+	err := st.Put(ctx, ObjectKey(t.ID, r.ID), "application/zip", pr)
+	// A Put that ended early stops the writer at its next write.
+	pr.CloseWithError(errPutEnded)
+	res := <-done
+	if res.err != nil && !errors.Is(res.err, errPutEnded) {
+		return nil, 0, fmt.Errorf("export: write package: %w", res.err)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("export: store package: %w", err)
+	}
+	return res.held, cw.n, nil
+}
+
+var errPutEnded = errors.New("export: the objects port stopped reading")
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

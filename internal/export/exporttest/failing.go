@@ -1,0 +1,53 @@
+package exporttest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync/atomic"
+
+	"github.com/example/gdpr/internal/objects"
+)
+
+// ErrInjected is the failure FailingStore injects.
+var ErrInjected = errors.New("exporttest: injected upload failure")
+
+// FailingStore is a real objects store whose uploads fail part-way: the reader handed to the
+// adapter's Put fails once After bytes have gone through, as a broken connection would, while
+// the adapter is uploading. Failures counts the Puts that failed so; while Off is set, Puts
+// go through untouched (a retry after the fault is gone).
+type FailingStore struct {
+	objects.Store
+	After    int64
+	Off      *atomic.Bool
+	Failures *atomic.Int64
+}
+
+// Put uploads through the wrapped store from a reader that breaks after After bytes.
+func (f FailingStore) Put(ctx context.Context, key, contentType string, r io.Reader) error {
+	if f.Off != nil && f.Off.Load() {
+		return f.Store.Put(ctx, key, contentType, r)
+	}
+	err := f.Store.Put(ctx, key, contentType, &breakingReader{r: r, left: f.After})
+	if err != nil && f.Failures != nil {
+		f.Failures.Add(1)
+	}
+	return err
+}
+
+type breakingReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *breakingReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, ErrInjected
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
+}

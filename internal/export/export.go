@@ -55,7 +55,6 @@ type Record struct {
 	RequestID string    `json:"request_id"`
 	Type      dsr.Type  `json:"type"`
 	ObjectKey string    `json:"object_key"`
-	Bytes     int64     `json:"bytes"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	expiry.Attrs
@@ -79,9 +78,8 @@ func (s Records) Put(ctx context.Context, tenantID string, r Record) error {
 	return s.Table.Put(ctx, it, table.Cond{Kind: table.Always})
 }
 
-// Live returns the record of a request whose export has not expired. Errors: ErrExpired for
-// none, or one past its expiry that the engine has not deleted yet.
-func (s Records) Live(ctx context.Context, tenantID, requestID string) (Record, error) {
+// Get returns the record of a request, expired or not. Errors: ErrExpired when there is none.
+func (s Records) Get(ctx context.Context, tenantID, requestID string) (Record, error) {
 	if dsr.ValidateID(requestID) != nil {
 		return Record{}, ErrExpired
 	}
@@ -93,7 +91,14 @@ func (s Records) Live(ctx context.Context, tenantID, requestID string) (Record, 
 		return Record{}, err
 	}
 	var r Record
-	if err := it.Decode(&r); err != nil {
+	return r, it.Decode(&r)
+}
+
+// Live returns the record of a request whose export has not expired. Errors: ErrExpired for
+// none, or one past its expiry that the engine has not deleted yet.
+func (s Records) Live(ctx context.Context, tenantID, requestID string) (Record, error) {
+	r, err := s.Get(ctx, tenantID, requestID)
+	if err != nil {
 		return Record{}, err
 	}
 	if !s.Clock.Now().Before(r.ExpiresAt) {

@@ -407,4 +407,3 @@ func checkIndex(t testing.TB, b []byte, f Fixture) {
 		}
 	}
 }
-

@@ -38,4 +38,3 @@ func New(p *ports.Ports) (requeststream.Handler, error) {
 	run := fulfilment.Runner{Requests: requests, Work: x.Work, Log: p.Log}
 	return requeststream.New(run.Run, p.Log), nil
 }
-

@@ -14,18 +14,20 @@ var ErrInjected = errors.New("exporttest: injected upload failure")
 
 // FailingStore is a real objects store whose uploads fail part-way: the reader handed to the
 // adapter's Put fails once After bytes have gone through, as a broken connection would, while
-// the adapter is uploading. Failures counts the Puts that failed so; while Off is set, Puts
-// go through untouched (a retry after the fault is gone).
+// the adapter is uploading. Fail counts down the Puts still to break (nil: every one);
+// Failures counts the Puts that failed so.
 type FailingStore struct {
 	objects.Store
 	After    int64
-	Off      *atomic.Bool
+	Fail     *atomic.Int64
 	Failures *atomic.Int64
 }
 
-// Put uploads through the wrapped store from a reader that breaks after After bytes.
+// Put uploads through the wrapped store, from a reader that breaks after After bytes while
+// Fail has not counted down to zero.
 func (f FailingStore) Put(ctx context.Context, key, contentType string, r io.Reader) error {
-	if f.Off != nil && f.Off.Load() {
+	if f.Fail != nil && f.Fail.Add(-1) < 0 {
+		f.Fail.Store(0)
 		return f.Store.Put(ctx, key, contentType, r)
 	}
 	err := f.Store.Put(ctx, key, contentType, &breakingReader{r: r, left: f.After})

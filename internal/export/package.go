@@ -94,21 +94,47 @@ func (p *pkg) file(name string, fn func(w *bufio.Writer) error) error {
 	return bw.Flush()
 }
 
-func (p *pkg) access(ctx context.Context) error {
+func (p *pkg) access(ctx context.Context) (err error) {
 	if err := p.readHeads(ctx); err != nil {
 		return err
 	}
-	steps := []struct {
+	devices, err := newSpool(FileDevices)
+	if err != nil {
+		return err
+	}
+	consents, err := newSpool(FileConsents)
+	if err != nil {
+		devices.discard()
+		return err
+	}
+	added := false
+	defer func() {
+		if !added {
+			devices.discard()
+			consents.discard()
+		}
+	}()
+	f, err := p.z.CreateHeader(&zip.FileHeader{Name: FileData, Method: zip.Deflate, Modified: p.now})
+	if err != nil {
+		return err
+	}
+	aw := newAsyncWriter(f)
+	bw := bufio.NewWriterSize(aw, 64<<10)
+	err = p.data(ctx, bw, newCSV(bufio.NewWriterSize(devices, 64<<10)), newCSV(bufio.NewWriterSize(consents, 64<<10)))
+	if err = errors.Join(err, bw.Flush(), aw.Close()); err != nil {
+		return err
+	}
+	added = true
+	if err := errors.Join(devices.addTo(p.z, p.now), consents.addTo(p.z, p.now)); err != nil {
+		return err
+	}
+	for _, s := range []struct {
 		name string
 		fn   func(context.Context, *bufio.Writer) error
 	}{
-		{FileData, p.data},
-		{FileDevices, p.devicesCSV},
-		{FileConsents, p.consentsCSV},
 		{FileProcessing, p.processing},
 		{FileIndex, p.index},
-	}
-	for _, s := range steps {
+	} {
 		if err := p.file(s.name, func(w *bufio.Writer) error { return s.fn(ctx, w) }); err != nil {
 			return err
 		}
@@ -168,8 +194,9 @@ func (p *pkg) header(j *jsonw) {
 	j.value(p.r.SubjectID)
 }
 
-// data writes data.json of an access request: every category held, the lists streamed.
-func (p *pkg) data(ctx context.Context, w *bufio.Writer) error {
+// data writes data.json of an access request, every category held, and the CSV files of
+// the lists as it goes: each list is read once.
+func (p *pkg) data(ctx context.Context, w *bufio.Writer, devices, consents *csvw) error {
 	j := jsonw{w: w}
 	p.header(&j)
 	j.raw(",\n\"profile\":")
@@ -177,24 +204,28 @@ func (p *pkg) data(ctx context.Context, w *bufio.Writer) error {
 	j.raw(",\n\"consent\":")
 	j.value(p.state)
 	j.raw(",\n\"consent_ledger\":[")
+	consents.row(consentHeader...)
 	n := 0
 	err := p.b.Consent.EachEntry(ctx, p.t.ID, p.r.SubjectID, func(e consent.Entry) error {
 		j.elem(n, e)
 		n++
-		return j.err
+		consentRow(consents, e)
+		return errors.Join(j.err, consents.err())
 	})
-	if err != nil {
+	if err = errors.Join(err, consents.close()); err != nil {
 		return err
 	}
 	p.held[catLedger] = int64(n)
 	j.raw("\n],\n\"devices\":[")
+	devices.row(deviceHeader...)
 	n = 0
 	err = p.b.Consent.EachDevice(ctx, p.t.ID, p.r.SubjectID, func(d consent.StoredDevice) error {
 		j.elem(n, deviceOf(d))
 		n++
-		return j.err
+		devices.row(d.ID, stamp(d.SeenAt), stamp(d.ReceivedAt), stamp(d.ExpiresAt), d.IP, d.Location, d.Browser, d.DeviceType, d.Language, d.UserAgent, d.Fingerprint)
+		return errors.Join(j.err, devices.err())
 	})
-	if err != nil {
+	if err = errors.Join(err, devices.close()); err != nil {
 		return err
 	}
 	p.held[catDevices] = int64(n)
@@ -216,31 +247,15 @@ func (p *pkg) data(ctx context.Context, w *bufio.Writer) error {
 
 var deviceHeader = []string{"id", "seen_at", "received_at", "expires_at", "ip", "location", "browser", "device_type", "language", "user_agent", "fingerprint"}
 
-func (p *pkg) devicesCSV(ctx context.Context, w *bufio.Writer) error {
-	c := newCSV(w)
-	c.row(deviceHeader...)
-	err := p.b.Consent.EachDevice(ctx, p.t.ID, p.r.SubjectID, func(d consent.StoredDevice) error {
-		c.row(d.ID, stamp(d.SeenAt), stamp(d.ReceivedAt), stamp(d.ExpiresAt), d.IP, d.Location, d.Browser, d.DeviceType, d.Language, d.UserAgent, d.Fingerprint)
-		return c.err()
-	})
-	return errors.Join(err, c.close())
-}
-
 var consentHeader = []string{"seq", "receipt_id", "recorded_at", "policy_version", "method", "purposes", "gpc", "evidence_ip", "evidence_user_agent", "evidence_locale", "request_id", "prev_hash", "hash"}
 
-func (p *pkg) consentsCSV(ctx context.Context, w *bufio.Writer) error {
-	c := newCSV(w)
-	c.row(consentHeader...)
-	err := p.b.Consent.EachEntry(ctx, p.t.ID, p.r.SubjectID, func(e consent.Entry) error {
-		var ev consent.Evidence
-		if e.Evidence != nil {
-			ev = *e.Evidence
-		}
-		c.row(strconv.FormatInt(e.Seq, 10), e.ReceiptID, stamp(e.RecordedAt), e.PolicyVersion, string(e.Method), purposeList(e.Purposes),
-			strconv.FormatBool(e.GPC), ev.IP, ev.UserAgent, ev.Locale, e.RequestID, e.PrevHash, e.Hash)
-		return c.err()
-	})
-	return errors.Join(err, c.close())
+func consentRow(c *csvw, e consent.Entry) {
+	var ev consent.Evidence
+	if e.Evidence != nil {
+		ev = *e.Evidence
+	}
+	c.row(strconv.FormatInt(e.Seq, 10), e.ReceiptID, stamp(e.RecordedAt), e.PolicyVersion, string(e.Method), purposeList(e.Purposes),
+		strconv.FormatBool(e.GPC), ev.IP, ev.UserAgent, ev.Locale, e.RequestID, e.PrevHash, e.Hash)
 }
 
 func (p *pkg) processing(_ context.Context, w *bufio.Writer) error {

@@ -94,8 +94,12 @@ const (
 )
 
 func requestKey(tenant, id string) table.Key {
-	return table.Key{PK: "T#" + tenant + "#R#" + id, SK: skRequest}
+	return table.Key{PK: PK(tenant, id), SK: skRequest}
 }
+
+// PK is the partition of one request: the REQUEST item, and items that belong to the
+// request alone (its export record).
+func PK(tenant, id string) string { return "T#" + tenant + "#R#" + id }
 
 // KindRequests names requests' deadlines on the expiry index.
 const KindRequests = "requests"

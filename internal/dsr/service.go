@@ -197,10 +197,18 @@ func (s *Service) Verify(ctx context.Context, tenantID, id, code string) (Reques
 	return r, token, nil
 }
 
-// Status returns the request that token was issued for, while the request is open.
-// Errors: unauthenticated, for a token that is missing, wrong, of another request or of a
-// closed one, and for a request that does not exist: the answer tells nothing more.
+// Status returns the request that token was issued for, while the request is open and for
+// ClosedStatusTTL after it closed (see StatusKept). Errors: as StatusKept.
 func (s *Service) Status(ctx context.Context, tenantID, id, token string) (Request, error) {
+	return s.StatusKept(ctx, tenantID, id, token, nil)
+}
+
+// StatusKept is Status where alive, when not nil, may keep a closed request readable after
+// ClosedStatusTTL: an access or portability request for as long as its export lives.
+// Errors: unauthenticated, for a token that is missing, wrong, of another request or of a
+// request closed too long ago, and for a request that does not exist: the answer tells
+// nothing more.
+func (s *Service) StatusKept(ctx context.Context, tenantID, id, token string, alive func(Request) (bool, error)) (Request, error) {
 	if ValidateID(id) != nil {
 		return Request{}, ErrUnauthorized
 	}
@@ -210,8 +218,19 @@ func (s *Service) Status(ctx context.Context, tenantID, id, token string) (Reque
 	}
 	// Compare even when there is nothing to compare with, so that timing does not tell.
 	ok := sameHash(hashSecret(token), r.TokenHash)
-	if err != nil || !ok || token == "" || r.TokenHash == "" || r.Status.Closed() {
+	if err != nil || !ok || token == "" || r.TokenHash == "" {
 		return Request{}, ErrUnauthorized
+	}
+	if r.Status.Closed() && !s.recentlyClosed(r) {
+		keep := false
+		if alive != nil {
+			if keep, err = alive(r); err != nil {
+				return Request{}, err
+			}
+		}
+		if !keep {
+			return Request{}, ErrUnauthorized
+		}
 	}
 	return r, nil
 }

@@ -382,6 +382,11 @@ func testStatusToken(t *testing.T, e *env) {
 		if _, err := e.svc.Complete(ctx, e.tenant, a.ID, ""); err != nil {
 			t.Fatal(err)
 		}
+		// Readable for ClosedStatusTTL after it closed, then no more.
+		if _, err := e.svc.Status(ctx, e.tenant, a.ID, tokenA); err != nil {
+			t.Fatalf("just closed: %v", err)
+		}
+		e.clock.Set(e.clock.Now().Add(dsr.ClosedStatusTTL))
 		_, err := e.svc.Status(ctx, e.tenant, a.ID, tokenA)
 		wantCode(t, err, apperr.CodeUnauthenticated)
 	})

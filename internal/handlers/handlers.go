@@ -13,6 +13,7 @@ import (
 
 	"github.com/example/gdpr/internal/authorizer"
 	"github.com/example/gdpr/internal/handlers/consentapi"
+	"github.com/example/gdpr/internal/handlers/exportfn"
 	"github.com/example/gdpr/internal/handlers/metaapi"
 	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/handlers/retentionjob"
@@ -65,6 +66,11 @@ func All(p *ports.Ports) (*Set, error) {
 		}
 		s.HTTP[fn.name], s.Routes[fn.name] = a.Handle, a.RouteKeys()
 	}
+	export, err := exportfn.New(p)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: ExportFunction: %w", err)
+	}
+	s.Stream["ExportFunction"] = StreamHandler(export)
 	s.Schedule["RetentionFunction"] = retentionjob.New(p)
 	return s, nil
 }

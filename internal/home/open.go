@@ -37,5 +37,13 @@ func Open(ctx context.Context, env func(string) string, dataDir, baseURL string,
 			return nil, err
 		}
 	}
-	return ports.AWS(ctx, env, clk, log)
+	p, err := ports.AWS(ctx, env, clk, log)
+	if err != nil {
+		return nil, err
+	}
+	// Links point at this process, which serves the routes, unless the environment says more.
+	if p.PublicURL == "" {
+		p.PublicURL = baseURL
+	}
+	return p, nil
 }

@@ -22,6 +22,9 @@ type Ports struct {
 	Clock   clock.Clock
 	Secrets secrets.Master
 	Log     *slog.Logger
+	// PublicURL is the base URL the API is reached at (links in emails start with it):
+	// PUBLIC_BASE_URL in AWS, the local server's address at home. Empty when unknown.
+	PublicURL string
 	// Close releases what the adapters hold (the SQLite file); nil when nothing needs it.
 	Close func() error
 }

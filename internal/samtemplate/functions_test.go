@@ -46,6 +46,7 @@ func TestRoutes(t *testing.T) {
 		{Method: "POST", Path: "/v1/public/{tenant}/requests", Function: "RequestsFunction"},
 		{Method: "POST", Path: "/v1/public/{tenant}/requests/{id}/verify", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/public/{tenant}/requests/{id}", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/public/{tenant}/requests/{id}/export", Function: "RequestsFunction"},
 	} {
 		want[r.Key()] = r
 	}
@@ -146,14 +147,14 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("%s: timeout %v", fn.LogicalID, fn.Timeout)
 		}
 	}
-	want := []string{"AuthorizerFunction", "ConsentFunction", "MetaFunction", "RequestsFunction", "RetentionFunction"}
+	want := []string{"AuthorizerFunction", "ConsentFunction", "ExportFunction", "MetaFunction", "RequestsFunction", "RetentionFunction"}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("functions %v, want %v", ids, want)
 	}
-	if got, want := fns[4].Timeout, 300*time.Second; got != want {
+	if got, want := fns[5].Timeout, 300*time.Second; got != want {
 		t.Errorf("RetentionFunction timeout %v, want %v (its own, over Globals)", got, want)
 	}
-	if got, want := fns[2].Timeout, 5*time.Second; got != want {
+	if got, want := fns[3].Timeout, 5*time.Second; got != want {
 		t.Errorf("MetaFunction timeout %v, want %v", got, want)
 	}
 }

@@ -21,9 +21,11 @@ const (
 	ForCursor      = "cursor"
 	ForLinks       = "links"
 	ForReplay      = "idempotency-replay"
+	// ForExportLinks signs the emailed download links of exports (internal/export).
+	ForExportLinks = "export-links"
 )
 
-var purposes = []string{ForEmailLookup, ForPseudonym, ForCursor, ForLinks, ForReplay}
+var purposes = []string{ForEmailLookup, ForPseudonym, ForCursor, ForLinks, ForReplay, ForExportLinks}
 
 // Master is the master secret, with the key of every purpose derived once.
 type Master struct{ keys map[string][]byte }

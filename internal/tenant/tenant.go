@@ -25,6 +25,26 @@ type Purpose struct {
 	Description string `json:"description"`
 	// Required purposes must be granted for a subject to log in.
 	Required bool `json:"required"`
+	// LegalBasis is the Art. 6(1) basis of the processing for the purpose (one of
+	// LegalBases); empty means DefaultLegalBasis.
+	LegalBasis string `json:"legal_basis,omitempty"`
+}
+
+// Legal bases of Art. 6(1)(a) to (f) GDPR, as LegalBasis names them.
+var LegalBases = []string{"consent", "contract", "legal_obligation", "vital_interests", "public_task", "legitimate_interests"}
+
+// Basis is the purpose's legal basis: LegalBasis, or by default "contract" for terms (the
+// account the subject signs up for needs it) and "consent" for every other purpose, since
+// the service records each as a consent decision.
+func (p Purpose) Basis() string {
+	switch {
+	case p.LegalBasis != "":
+		return p.LegalBasis
+	case p.Name == "terms":
+		return "contract"
+	default:
+		return "consent"
+	}
 }
 
 // ExternalSystem is a marketplace site database (WordPress, Drupal, Joomla, ...) where the
@@ -74,6 +94,11 @@ func DefaultReminderDays() []int { return []int{7, 2} }
 // DeviceRetention is how long device observations are kept.
 func (t Tenant) DeviceRetention() time.Duration {
 	return time.Duration(orDefault(t.DeviceRetentionDays, DefaultDeviceRetentionDays)) * 24 * time.Hour
+}
+
+// ExportLife is how long an export and its emailed link live.
+func (t Tenant) ExportLife() time.Duration {
+	return time.Duration(orDefault(t.ExportLinkDays, DefaultExportLinkDays)) * 24 * time.Hour
 }
 
 // SubmissionLimits are the hourly limits of public request submissions per email and per

@@ -5,14 +5,17 @@ package requestsapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/dsr"
+	"github.com/example/gdpr/internal/export"
 	"github.com/example/gdpr/internal/handlers/tenantapi"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
@@ -24,11 +27,13 @@ import (
 func New(p *ports.Ports) (*httpapi.API, error) {
 	store := tenant.Store{Table: p.Table, Clock: p.Clock}
 	tenants := tenant.NewCache(store, p.Clock)
-	h := requests{svc: dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets), audit: audit.Log{Table: p.Table}, p: p}
+	h := requests{svc: dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets), audit: audit.Log{Table: p.Table}, p: p,
+		exports: export.Records{Table: p.Table, Clock: p.Clock}}
 	return httpapi.FromPorts(p, tenants,
 		httpapi.Route{Key: "POST /v1/public/{tenant}/requests", Access: httpapi.Public, Handle: h.submitPublic},
 		httpapi.Route{Key: "POST /v1/public/{tenant}/requests/{id}/verify", Access: httpapi.Public, Handle: h.verify},
 		httpapi.Route{Key: "GET /v1/public/{tenant}/requests/{id}", Access: httpapi.Public, Handle: h.status},
+		httpapi.Route{Key: "GET /v1/public/{tenant}/requests/{id}/export", Access: httpapi.Public, Handle: h.download},
 		httpapi.Route{Key: "POST /v1/requests", Access: httpapi.Site, Handle: h.submitSite},
 		httpapi.Route{Key: "GET /v1/requests", Access: httpapi.Admin, Handle: h.list},
 		httpapi.Route{Key: "GET /v1/requests/{id}", Access: httpapi.Admin, Handle: h.get},
@@ -43,9 +48,10 @@ func New(p *ports.Ports) (*httpapi.API, error) {
 }
 
 type requests struct {
-	svc   *dsr.Service
-	audit audit.Log
-	p     *ports.Ports
+	svc     *dsr.Service
+	audit   audit.Log
+	p       *ports.Ports
+	exports export.Records
 }
 
 // receipt answers a submission. It is the same for every submission, whether or not a
@@ -93,6 +99,9 @@ type publicStatus struct {
 	ReceivedAt  time.Time  `json:"received_at"`
 	DueAt       time.Time  `json:"due_at"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	// DownloadURL and DownloadExpiresAt are shown while a completed export lives.
+	DownloadURL       string     `json:"download_url,omitempty"`
+	DownloadExpiresAt *time.Time `json:"download_expires_at,omitempty"`
 }
 
 // SummaryOf is r as lists show it.
@@ -160,12 +169,76 @@ func (h requests) status(ctx context.Context, r *httpapi.Request) (httpapi.Respo
 	if !ok {
 		return httpapi.Response{}, dsr.ErrUnauthorized
 	}
-	req, err := h.svc.Status(ctx, r.Tenant, r.Path("id"), token)
+	// An access or portability request stays readable for as long as its export lives.
+	var live *export.Record
+	alive := func(req dsr.Request) (bool, error) {
+		if req.Type != dsr.Access && req.Type != dsr.Portability {
+			return false, nil
+		}
+		rec, err := h.exports.Live(ctx, req.Tenant, req.ID)
+		if errors.Is(err, export.ErrExpired) {
+			return false, nil
+		}
+		live = &rec
+		return err == nil, err
+	}
+	req, err := h.svc.StatusKept(ctx, r.Tenant, r.Path("id"), token, alive)
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return httpapi.JSON(http.StatusOK, publicStatus{ID: req.ID, Type: req.Type, Status: req.Status,
-		ReceivedAt: req.ReceivedAt, DueAt: req.DueAt, CompletedAt: req.CompletedAt})
+	out := publicStatus{ID: req.ID, Type: req.Type, Status: req.Status, ReceivedAt: req.ReceivedAt, DueAt: req.DueAt, CompletedAt: req.CompletedAt}
+	if req.Status == dsr.Completed && live == nil {
+		if _, err := alive(req); err != nil {
+			return httpapi.Response{}, err
+		}
+	}
+	if req.Status == dsr.Completed && live != nil {
+		links := export.Links{Secrets: h.p.Secrets, Base: h.publicURL(r)}
+		out.DownloadURL, out.DownloadExpiresAt = links.URL(req.Tenant, req.ID, live.ExpiresAt), &live.ExpiresAt
+	}
+	return httpapi.JSON(http.StatusOK, out)
+}
+
+// downloadTTL is how long the objects port's URL that the download route redirects to
+// works: long enough to start a download, short enough that a copied URL soon dies.
+const downloadTTL = 5 * time.Minute
+
+// download checks a download link (its signature, in constant time, then its expiry and
+// that the export still exists) and redirects to a short-lived URL of the package.
+func (h requests) download(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	id := r.Path("id")
+	if dsr.ValidateID(id) != nil {
+		return httpapi.Response{}, export.ErrInvalidSignature // no link names such an id
+	}
+	links := export.Links{Secrets: h.p.Secrets}
+	if err := links.Check(r.Tenant, id, r.Query("expires"), r.Query("signature"), h.p.Clock.Now()); err != nil {
+		return httpapi.Response{}, err
+	}
+	rec, err := h.exports.Live(ctx, r.Tenant, id)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	u, err := h.p.Objects.URL(ctx, rec.ObjectKey, downloadTTL)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.Response{Status: http.StatusFound, Headers: map[string]string{
+		"Location": u, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+	}}, nil
+}
+
+// publicURL is the base of links the status route shows: the configured public URL, or the
+// address the API was called at (API Gateway's domain name; RequestsFunction cannot be given
+// its own API's URL in template.yaml without a circular reference).
+func (h requests) publicURL(r *httpapi.Request) string {
+	if h.p.PublicURL != "" {
+		return strings.TrimSuffix(h.p.PublicURL, "/")
+	}
+	scheme := r.Header("X-Forwarded-Proto")
+	if scheme != "http" {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Event.RequestContext.DomainName
 }
 
 func (h requests) list(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {

@@ -266,8 +266,11 @@ func testRQAccessToken(t *testing.T, e *rqEnv) {
 	status(tokenA, e.other, a).want(t, 401, "unauthenticated")
 	// A key is no token.
 	e.call(t, e.admin(), rqStatus, nil, "", e.tenant, a).want(t, 401, "unauthenticated")
-	// Closed: the token stops working.
+	// Closed: the token works for 7 days more, then stops (an access request without an
+	// export to keep it readable).
 	e.call(t, e.admin(), rqReject, nil, `{"reason":"excessive"}`, a).want(t, 200, "")
+	status(tokenA, e.tenant, a).want(t, 200, "")
+	e.clock.Set(e.clock.Now().Add(dsr.ClosedStatusTTL))
 	status(tokenA, e.tenant, a).want(t, 401, "unauthenticated")
 }
 

@@ -102,11 +102,15 @@ func (s *Service) PutProfile(ctx context.Context, tenantID, subjectID string, in
 	if len(fs) > 0 {
 		return subject.Profile{}, apperr.Validation(fs...)
 	}
+	t, err := s.tenants.Get(ctx, tenantID)
+	if err != nil {
+		return subject.Profile{}, err
+	}
 	claim := emailClaim{subjectID: subjectID}
 	var questions []subject.SecurityQuestion
 	var out subject.Profile
-	err := s.retry(ctx, func() error {
-		_, stateVersion, err := s.admit(ctx, tenantID, subjectID, PurposeTerms)
+	err = s.retry(ctx, func() error {
+		st, stateVersion, err := s.admit(ctx, tenantID, subjectID, PurposeTerms)
 		if err != nil {
 			return err
 		}
@@ -136,10 +140,11 @@ func (s *Service) PutProfile(ctx context.Context, tenantID, subjectID string, in
 		if err != nil {
 			return err
 		}
-		ws := []table.Write{
-			table.Check(subject.Key(tenantID, subjectID, subject.SKConsent), table.VersionIs(stateVersion)),
-			table.Put(it, table.VersionIs(version)),
+		sw, err := stateWrite(st, stateVersion, t, p.UpdatedAt)
+		if err != nil {
+			return err
 		}
+		ws := []table.Write{sw, table.Put(it, table.VersionIs(version))}
 		if p.Email != old.Email {
 			if p.Email != "" {
 				l, err := claim.write(s, tenantID, p.Email)

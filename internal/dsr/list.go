@@ -19,7 +19,7 @@ type Filter struct {
 	DueBefore time.Time
 	// Overdue keeps the requests flagged overdue (see Watch) only.
 	Overdue bool
-	Limit     int
+	Limit   int
 	// Cursor continues the page before (the table's cursor: the HTTP layer seals it).
 	Cursor string
 }

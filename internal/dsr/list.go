@@ -59,10 +59,6 @@ func (s *Service) List(ctx context.Context, tenantID string, f Filter) ([]Reques
 	if f.Status != "" {
 		q = table.Query{Index: indexStatus, PK: statusPK(tenantID, f.Status), Cursor: f.Cursor}
 	}
-	if f.Overdue && (f.DueBefore.IsZero() || s.now().Before(f.DueBefore)) {
-		// Only requests due before now can have been flagged.
-		f.DueBefore = s.now()
-	}
 	if !f.DueBefore.IsZero() {
 		// Sort keys are "{due_at}#{id}": every key of a due date before the bound sorts below
 		// the bound's own text, and every key of a due date at or after it above.

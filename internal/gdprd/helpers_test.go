@@ -11,9 +11,6 @@ import (
 	"time"
 
 	"github.com/example/gdpr/internal/gdprd"
-	"github.com/example/gdpr/internal/handlers"
-	"github.com/example/gdpr/internal/httpapi"
-	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/tenant"
 )
 
@@ -150,36 +147,4 @@ func credentials(t testing.TB, dir string) tenant.Keys {
 		t.Fatal(err)
 	}
 	return k
-}
-
-// withStandIns builds every function handlers.All builds, plus small stand-ins behind
-// template routes of functions it does not build yet, so that key checks can be tested on
-// routes of the real template.
-func withStandIns(p *ports.Ports) (*handlers.Set, error) {
-	set, err := handlers.All(p)
-	if err != nil {
-		return nil, err
-	}
-	cfg := httpapi.Config{
-		Table:   p.Table,
-		Tenants: tenant.Store{Table: p.Table, Clock: p.Clock},
-		Secrets: p.Secrets,
-		Clock:   p.Clock,
-		Log:     p.Log,
-	}
-	whoami := func(_ context.Context, r *httpapi.Request) (httpapi.Response, error) {
-		return httpapi.JSON(http.StatusOK, map[string]string{"tenant": r.Tenant, "role": string(r.Role)})
-	}
-	if _, ok := set.HTTP["ConsentFunction"]; !ok {
-		set.HTTP["ConsentFunction"] = httpapi.New(cfg,
-			httpapi.Route{Key: "GET /v1/consents/{subject_id}", Access: httpapi.Site, Handle: whoami},
-			httpapi.Route{Key: "POST /v1/consents", Access: httpapi.Site, Handle: whoami},
-		).Handle
-	}
-	if _, ok := set.HTTP["RequestsFunction"]; !ok {
-		set.HTTP["RequestsFunction"] = httpapi.New(cfg,
-			httpapi.Route{Key: "GET /v1/requests", Access: httpapi.Admin, Handle: whoami},
-		).Handle
-	}
-	return set, nil
 }

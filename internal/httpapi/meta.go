@@ -5,30 +5,39 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
 
 // MetaRoutes serves GET /v1/health and GET /v1/openapi.json. The OpenAPI description is
-// converted from YAML once, when the routes are built, not per request.
-func MetaRoutes(version string, openapiYAML []byte) ([]Route, error) {
-	var doc any
-	if err := yaml.Unmarshal(openapiYAML, &doc); err != nil {
-		return nil, fmt.Errorf("httpapi: openapi.yaml: %w", err)
-	}
-	spec, err := json.Marshal(stringKeys(doc))
-	if err != nil {
-		return nil, fmt.Errorf("httpapi: openapi.yaml as JSON: %w", err)
-	}
+// converted from YAML once, on its first request: not at the function's start, which the
+// health check (the first call of most instances) would pay for nothing.
+func MetaRoutes(version string, openapiYAML []byte) []Route {
+	spec := sync.OnceValues(func() (json.RawMessage, error) {
+		var doc any
+		if err := yaml.Unmarshal(openapiYAML, &doc); err != nil {
+			return nil, fmt.Errorf("httpapi: openapi.yaml: %w", err)
+		}
+		b, err := json.Marshal(stringKeys(doc))
+		if err != nil {
+			return nil, fmt.Errorf("httpapi: openapi.yaml as JSON: %w", err)
+		}
+		return b, nil
+	})
 	health := map[string]string{"status": "ok", "version": version}
 	return []Route{
 		{Key: "GET /v1/health", Access: Public, Handle: func(context.Context, *Request) (Response, error) {
 			return JSON(http.StatusOK, health)
 		}},
 		{Key: "GET /v1/openapi.json", Access: Public, Handle: func(context.Context, *Request) (Response, error) {
-			return JSON(http.StatusOK, json.RawMessage(spec))
+			b, err := spec()
+			if err != nil {
+				return Response{}, err
+			}
+			return JSON(http.StatusOK, b)
 		}},
-	}, nil
+	}
 }
 
 // stringKeys turns YAML mappings with non-string keys (an unquoted 200: response code) into

@@ -3,22 +3,17 @@
 package metaapi
 
 import (
-	"fmt"
 	"runtime/debug"
 
 	gdpr "github.com/example/gdpr"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
-	"github.com/example/gdpr/internal/tenant"
 )
 
-// New builds the function's API.
+// New builds the function's API. Its routes are public and read nothing stored: it needs
+// no table and no secret, only the clock and the log of p.
 func New(p *ports.Ports) (*httpapi.API, error) {
-	routes, err := httpapi.MetaRoutes(Version(), gdpr.OpenAPI)
-	if err != nil {
-		return nil, fmt.Errorf("metaapi: %w", err)
-	}
-	return httpapi.FromPorts(p, tenant.Store{Table: p.Table, Clock: p.Clock}, routes...), nil
+	return httpapi.FromPorts(p, nil, httpapi.MetaRoutes(Version(), gdpr.OpenAPI)...), nil
 }
 
 // Version is the build's VCS revision (short), or "dev".

@@ -284,3 +284,110 @@ func TestFunctionFailure(t *testing.T) {
 		t.Fatalf("after a panic, status = %d", r.status)
 	}
 }
+
+// markTemplate is testTemplate's route with a stream function shaped as the service's are:
+// filtered, batch size, bounded retries, partial batch failures, an on-failure queue.
+const markTemplate = `
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions:
+        - {AttributeName: pk, AttributeType: S}
+        - {AttributeName: sk, AttributeType: S}
+      KeySchema:
+        - {AttributeName: pk, KeyType: HASH}
+        - {AttributeName: sk, KeyType: RANGE}
+      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
+  Api:
+    Type: AWS::Serverless::HttpApi
+  Failures:
+    Type: AWS::SQS::Queue
+  WriteFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Write:
+          Type: HttpApi
+          Properties: {ApiId: !Ref Api, Method: POST, Path: "/test/items/{id}"}
+  MarkFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Verified:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt Table.StreamArn
+            StartingPosition: TRIM_HORIZON
+            BatchSize: 5
+            MaximumRetryAttempts: 2
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            FilterCriteria:
+              Filters:
+                - Pattern: '{"eventName":["INSERT","MODIFY"],"dynamodb":{"NewImage":{"status":{"S":["verified"]}}}}'
+            DestinationConfig:
+              OnFailure:
+                Type: SQS
+                Destination: !GetAtt Failures.Arn
+`
+
+// markFunction is MarkFunction: for each item that became verified it stores a MARK item
+// beside it, once however often the record comes (a put that replaces).
+func markFunction(p *ports.Ports) (lambdamain.StreamHandler, error) {
+	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		var resp events.DynamoDBEventResponse
+		for _, rec := range ev.Records {
+			c, err := streamimage.Change(rec)
+			if err == nil {
+				var it table.Item
+				if it, err = table.NewItem(table.Key{PK: c.Key.PK, SK: "MARK"}, 0, map[string]string{"from": rec.EventName}); err == nil {
+					err = p.Table.Put(ctx, it, table.Cond{})
+				}
+			}
+			if err != nil {
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: rec.Change.SequenceNumber})
+			}
+		}
+		return resp, nil
+	}, nil
+}
+
+// TestStreamFunction: a stream function registered as the service's are (one gdprd.Stream
+// line) gets, on SQLite, the records its filter lets through, written by an HTTP function,
+// and acts on them; the others never reach it.
+func TestStreamFunction(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, gdprd.Config{DataDir: dir, Template: []byte(markTemplate), Functions: []gdprd.Function{
+		gdprd.HTTP("WriteFunction", writeFunction),
+		gdprd.Stream("MarkFunction", markFunction),
+	}})
+	key := credentials(t, dir).SiteKey
+	// b first: the feed is delivered in order, so once a is marked, b's record has been
+	// filtered already.
+	for _, w := range [][2]string{{"b", "pending"}, {"a", "verified"}} {
+		if r := call(t, "POST", s.URL()+"/test/items/"+w[0], key, []byte(`{"status":"`+w[1]+`"}`)); r.status != http.StatusCreated {
+			t.Fatalf("write %s: %d %s", w[0], r.status, r.body)
+		}
+	}
+	marked := func(id string) bool {
+		_, err := s.Ports().Table.Get(context.Background(), table.Key{PK: "TEST#" + id, SK: "MARK"})
+		return err == nil
+	}
+	waitFor(t, "item a marked", func() bool { return marked("a") })
+	if marked("b") {
+		t.Fatal("item b, pending, was delivered")
+	}
+	// b becomes verified: a MODIFY that now matches.
+	if r := call(t, "POST", s.URL()+"/test/items/b", key, []byte(`{"status":"verified"}`)); r.status != http.StatusCreated {
+		t.Fatalf("write b: %d %s", r.status, r.body)
+	}
+	waitFor(t, "item b marked once verified", func() bool { return marked("b") })
+	it, err := s.Ports().Table.Get(context.Background(), table.Key{PK: "TEST#b", SK: "MARK"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(it.Data), `{"from":"MODIFY"}`; got != want {
+		t.Fatalf("mark of b = %s, want %s", got, want)
+	}
+}

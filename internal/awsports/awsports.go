@@ -11,9 +11,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/ports"
 )
@@ -35,23 +32,21 @@ type Adapter struct {
 	Build func(ctx context.Context, e Env, p *ports.Ports) error
 }
 
-// Env is what adapters are built from: the SDK's configuration and the settings.
+// Env is what adapters are built from: the settings. Adapters load the SDK's configuration
+// themselves (awsconfig), so that a function without any links none of it.
 type Env struct {
-	Config aws.Config
-	Get    func(string) string
+	Get func(string) string
 }
 
-// Home is a function's AWS home, ready to build: settings checked, SDK configuration loaded.
+// Home is a function's AWS home, ready to build: its settings checked.
 type Home struct {
 	env      Env
 	adapters []Adapter
 }
 
-// Open checks that env holds every setting the adapters require (one error names every
-// missing one) and loads the SDK's configuration: the environment and shared files, so
-// AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> point the clients at an emulator. It makes
-// no call to AWS.
-func Open(ctx context.Context, env func(string) string, adapters ...Adapter) (*Home, error) {
+// Open checks that env holds every setting the adapters require: one error names every
+// missing one. It reads nothing else and calls nothing.
+func Open(env func(string) string, adapters ...Adapter) (*Home, error) {
 	var missing []string
 	for _, a := range adapters {
 		for _, name := range a.Settings {
@@ -63,19 +58,10 @@ func Open(ctx context.Context, env func(string) string, adapters ...Adapter) (*H
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("awsports: missing setting %s", strings.Join(missing, ", "))
 	}
-	h := &Home{env: Env{Get: env}, adapters: adapters}
-	if len(adapters) == 0 {
-		return h, nil
-	}
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("awsports: AWS configuration: %w", err)
-	}
-	h.env.Config = cfg
-	return h, nil
+	return &Home{env: Env{Get: env}, adapters: adapters}, nil
 }
 
-// Ports builds the adapters, with clk and log.
+// Ports builds the adapters, with clk and log. The SDK's configuration is loaded then.
 func (h *Home) Ports(ctx context.Context, clk clock.Clock, log *slog.Logger) (*ports.Ports, error) {
 	p := &ports.Ports{Clock: clk, Log: log}
 	for _, a := range h.adapters {

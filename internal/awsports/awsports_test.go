@@ -27,13 +27,13 @@ func TestSettings(t *testing.T) {
 	t.Setenv("AWS_REGION", "eu-west-1")
 	all := []awsports.Adapter{dynamo.FromEnv(), s3.FromEnv(), ses.FromEnv(), secretsmanager.FromEnv()}
 	t.Run("ErrAllNamed", func(t *testing.T) {
-		_, err := awsports.Open(ctx, env(nil), all...)
+		_, err := awsports.Open(env(nil), all...)
 		if err == nil || !strings.Contains(err.Error(), "TABLE_NAME, BUCKET_NAME, SENDER_EMAIL, GDPR_SECRET_ARN") {
 			t.Fatalf("error = %v", err)
 		}
 	})
 	t.Run("OnlyDeclared", func(t *testing.T) {
-		h, err := awsports.Open(ctx, env(map[string]string{"TABLE_NAME": "t"}), dynamo.FromEnv())
+		h, err := awsports.Open(env(map[string]string{"TABLE_NAME": "t"}), dynamo.FromEnv())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func TestSettings(t *testing.T) {
 		}
 	})
 	t.Run("NoneDeclared", func(t *testing.T) {
-		h, err := awsports.Open(ctx, env(nil))
+		h, err := awsports.Open(env(nil))
 		if err != nil {
 			t.Fatal(err)
 		}

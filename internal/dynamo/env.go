@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
+	"github.com/example/gdpr/internal/awsconfig"
 	"github.com/example/gdpr/internal/awsports"
 	"github.com/example/gdpr/internal/ports"
 )
@@ -15,7 +16,11 @@ func FromEnv() awsports.Adapter {
 	return awsports.Adapter{
 		Settings: []string{awsports.EnvTable},
 		Build: func(_ context.Context, e awsports.Env, p *ports.Ports) error {
-			p.Table = New(dynamodb.NewFromConfig(e.Config), e.Get(awsports.EnvTable), ports.TableDef())
+			cfg, err := awsconfig.Load()
+			if err != nil {
+				return err
+			}
+			p.Table = New(dynamodb.NewFromConfig(cfg), e.Get(awsports.EnvTable), ports.TableDef())
 			return nil
 		},
 	}
@@ -27,7 +32,11 @@ func FeedFromEnv() awsports.Adapter {
 	return awsports.Adapter{
 		Settings: []string{awsports.EnvTable},
 		Build: func(_ context.Context, e awsports.Env, p *ports.Ports) error {
-			p.Feed = NewFeed(dynamodbstreams.NewFromConfig(e.Config), dynamodb.NewFromConfig(e.Config), e.Get(awsports.EnvTable))
+			cfg, err := awsconfig.Load()
+			if err != nil {
+				return err
+			}
+			p.Feed = NewFeed(dynamodbstreams.NewFromConfig(cfg), dynamodb.NewFromConfig(cfg), e.Get(awsports.EnvTable))
 			return nil
 		},
 	}

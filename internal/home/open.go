@@ -45,7 +45,7 @@ func Open(ctx context.Context, env func(string) string, dataDir, baseURL string,
 	} else {
 		adapters = append(adapters, localSecret(dataDir))
 	}
-	h, err := awsports.Open(ctx, env, adapters...)
+	h, err := awsports.Open(env, adapters...)
 	if err != nil {
 		return nil, err
 	}

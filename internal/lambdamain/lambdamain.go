@@ -5,10 +5,10 @@
 //	func main() { lambdamain.HTTP(consentapi.New, dynamo.FromEnv(), secretsmanager.FromEnv()) }
 //
 // At start it checks the adapters' settings (a missing one stops the function, naming it,
-// before any event) and loads the SDK configuration, and calls nothing. The first
-// invocation builds the adapters — reading the master secret from Secrets Manager is a call
-// to AWS — and the handler, which then serve the instance for its life; a first invocation
-// whose build fails reports the error and the next one builds again.
+// before any event) and does nothing else. The first invocation loads the SDK's
+// configuration, builds the adapters — reading the master secret from Secrets Manager is a
+// call to AWS — and the handler, which then serve the instance for its life; a first
+// invocation whose build fails reports the error and the next one builds again.
 package lambdamain
 
 import (
@@ -59,7 +59,7 @@ func Schedule(build func(*ports.Ports) (ScheduleHandler, error), adapters ...aws
 
 func start[E, R any](build func(*ports.Ports) (func(context.Context, E) (R, error), error), adapters []awsports.Adapter) {
 	log := ports.Logger(os.Getenv)
-	home, err := awsports.Open(context.Background(), os.Getenv, adapters...)
+	home, err := awsports.Open(os.Getenv, adapters...)
 	if err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)

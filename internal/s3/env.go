@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/example/gdpr/internal/awsconfig"
 	"github.com/example/gdpr/internal/awsports"
 	"github.com/example/gdpr/internal/ports"
 )
@@ -16,7 +17,11 @@ func FromEnv() awsports.Adapter {
 	return awsports.Adapter{
 		Settings: []string{awsports.EnvBucket},
 		Build: func(_ context.Context, e awsports.Env, p *ports.Ports) error {
-			p.Objects = New(Client(e.Config, e.Get), e.Get(awsports.EnvBucket), e.Get(awsports.EnvKMSKey))
+			cfg, err := awsconfig.Load()
+			if err != nil {
+				return err
+			}
+			p.Objects = New(Client(cfg, e.Get), e.Get(awsports.EnvBucket), e.Get(awsports.EnvKMSKey))
 			return nil
 		},
 	}

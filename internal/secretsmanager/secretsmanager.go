@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/example/gdpr/internal/awsconfig"
 	"github.com/example/gdpr/internal/awsports"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/secrets"
@@ -48,7 +49,11 @@ func FromEnv() awsports.Adapter {
 	return awsports.Adapter{
 		Settings: []string{awsports.EnvSecretARN},
 		Build: func(ctx context.Context, e awsports.Env, p *ports.Ports) error {
-			m, err := Read(ctx, awssm.NewFromConfig(e.Config), e.Get(awsports.EnvSecretARN))
+			cfg, err := awsconfig.Load()
+			if err != nil {
+				return err
+			}
+			m, err := Read(ctx, awssm.NewFromConfig(cfg), e.Get(awsports.EnvSecretARN))
 			if err != nil {
 				return err
 			}

@@ -38,7 +38,7 @@ func TestFromEnv(t *testing.T) {
 	short := create("gdpr-short", "tiny-value")
 
 	build := func(arn string) (secrets.Master, error) {
-		h, err := awsports.Open(ctx, func(name string) string {
+		h, err := awsports.Open(func(name string) string {
 			if name == awsports.EnvSecretARN {
 				return arn
 			}

@@ -5,6 +5,7 @@ import (
 
 	awsses "github.com/aws/aws-sdk-go-v2/service/ses"
 
+	"github.com/example/gdpr/internal/awsconfig"
 	"github.com/example/gdpr/internal/awsports"
 	"github.com/example/gdpr/internal/ports"
 )
@@ -14,7 +15,11 @@ func FromEnv() awsports.Adapter {
 	return awsports.Adapter{
 		Settings: []string{awsports.EnvSender},
 		Build: func(_ context.Context, e awsports.Env, p *ports.Ports) error {
-			p.Mail = New(awsses.NewFromConfig(e.Config), e.Get(awsports.EnvSender), "")
+			cfg, err := awsconfig.Load()
+			if err != nil {
+				return err
+			}
+			p.Mail = New(awsses.NewFromConfig(cfg), e.Get(awsports.EnvSender), "")
 			return nil
 		},
 	}

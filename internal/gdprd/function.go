@@ -68,11 +68,14 @@ func build(fns []Function, p *ports.Ports, tmpl *samtemplate.Template, region st
 		)
 		switch {
 		case f.HTTP != nil:
-			kind, h, err = buildAs(KindHTTP, f.HTTP, p)
+			kind = KindHTTP
+			h, err = f.HTTP(p)
 		case f.Stream != nil:
-			kind, h, err = buildAs(KindStream, f.Stream, p)
+			kind = KindStream
+			h, err = f.Stream(p)
 		case f.Schedule != nil:
-			kind, h, err = buildAs(KindSchedule, f.Schedule, p)
+			kind = KindSchedule
+			h, err = f.Schedule(p)
 		default:
 			err = errors.New("no builder")
 		}
@@ -82,11 +85,6 @@ func build(fns []Function, p *ports.Ports, tmpl *samtemplate.Template, region st
 		built[f.ID] = newFunction(f.ID, kind, t, h, region)
 	}
 	return built, nil
-}
-
-func buildAs[H any](kind string, build func(*ports.Ports) (H, error), p *ports.Ports) (string, any, error) {
-	h, err := build(p)
-	return kind, h, err
 }
 
 // errPanic reports a function that panicked; Lambda reports it as a function error.

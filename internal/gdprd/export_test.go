@@ -207,7 +207,7 @@ func exportFlow(t *testing.T, s *testServer, c client, runner gdprd.Config) {
 			t.Fatalf("completed status without its download: %+v", st)
 		}
 		exp, err := time.Parse(time.RFC3339, st.DownloadExpiresAt)
-		if err != nil || exp.Sub(time.Now()) < 7*24*time.Hour-time.Minute || exp.Sub(time.Now()) > 7*24*time.Hour+time.Minute {
+		if err != nil || time.Until(exp) < 7*24*time.Hour-time.Minute || time.Until(exp) > 7*24*time.Hour+time.Minute {
 			t.Fatalf("download_expires_at %s, want 7 days from now", st.DownloadExpiresAt)
 		}
 		if !strings.HasPrefix(st.DownloadURL, c.url+"/v1/public/"+f.Tenant+"/requests/"+accessID+"/export?") {

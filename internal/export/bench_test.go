@@ -76,6 +76,8 @@ func BenchmarkExport(b *testing.B) {
 			b.Fatalf("rows: export %d, zip %d, want %d", exp.rows, zipped.rows, rows)
 		}
 		ratio := zipped.seconds / exp.seconds
+		b.Logf("export: %d rows in %.2f s (%.2f s CPU), %.1f MiB, peak RSS %.1f MiB; plain zip: %.2f s (%.2f s CPU), peak RSS %.1f MiB",
+			exp.rows, exp.seconds, exp.cpu, float64(exp.bytes)/(1<<20), float64(exp.hwm)/(1<<20), zipped.seconds, zipped.cpu, float64(zipped.hwm)/(1<<20))
 		b.ReportMetric(float64(exp.hwm)/(1<<20), "export-peak-MiB")
 		b.ReportMetric(float64(zipped.hwm)/(1<<20), "zip-peak-MiB")
 		b.ReportMetric(float64(rows)/exp.seconds, "export-rows/s")

@@ -28,8 +28,8 @@ import (
 //
 // secure_delete(ON) overwrites deleted content with zeros, so an erased subject's rows do not
 // linger in the file's free pages (Art. 17). In WAL mode the zeroed pages reach the database
-// file at the next checkpoint; until then the WAL holds the old page images, and a checkpoint
-// (at the latest when the last connection closes) overwrites them.
+// file at the next checkpoint (automatic every 1000 pages, and when the last connection
+// closes); until then the file, and WAL frames of earlier writes, still hold the old bytes.
 const pragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=secure_delete(ON)"
 
 // readers bounds the read connections, each of which keeps its own page cache. In WAL mode

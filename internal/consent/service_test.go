@@ -45,6 +45,7 @@ func run(t *testing.T, open opener) {
 		{"Devices", testDevices},
 		{"DeviceRetentionSetting", testDeviceRetention},
 		{"Erased", testErased},
+		{"Erasure", testErasure},
 		{"Policies", testPolicies},
 		{"TenantIsolation", testTenantIsolation},
 		{"CustomRequiredPurpose", testRequiredPurpose},

@@ -42,8 +42,10 @@ type Request struct {
 	Tenant string `json:"tenant"`
 	Type   Type   `json:"type"`
 	Status Status `json:"status"`
-	// SubjectID is the matching subject; "" when none matched.
+	// SubjectID is the matching subject; "" when none matched, and once the subject is erased.
 	SubjectID string `json:"subject_id,omitempty"`
+	// Pseudonym stands for the subject once it is erased (see Anonymize).
+	Pseudonym string `json:"pseudonym,omitempty"`
 	// Contact is where the subject is written to: the address on file for the matching
 	// subject, or the address given when none matched. Never shown to operators or logged.
 	Contact       string         `json:"contact"`

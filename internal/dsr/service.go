@@ -410,7 +410,7 @@ func (s *Service) change(r Request, action, actor string, detail map[string]stri
 
 func (s *Service) pseudonym(r Request) string {
 	if r.SubjectID == "" {
-		return ""
+		return r.Pseudonym
 	}
 	return subject.Pseudonym(s.Secrets, r.Tenant, r.SubjectID)
 }

@@ -40,6 +40,7 @@ func runSuite(t *testing.T, open func(t *testing.T) store) {
 		{"Extend", testExtend},
 		{"ExtendRefused", testExtendRefused},
 		{"Reject", testReject},
+		{"Anonymize", testAnonymize},
 		{"Transitions", testTransitions},
 		{"RateLimits", testRateLimits},
 		{"List", testList},

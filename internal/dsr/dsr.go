@@ -48,13 +48,16 @@ var next = map[Status][]Status{
 	PendingVerification: {Verified, Rejected, Expired},
 	Verified:            {Processing, Rejected},
 	Processing:          {Completed, Failed},
+	// An operator's retry (Retry) takes a failed request back to work.
+	Failed: {Processing},
 }
 
 // CanMove tells whether a request may go from one status to another.
 func CanMove(from, to Status) bool { return slices.Contains(next[from], to) }
 
-// Closed tells whether no further transition is possible.
-func (s Status) Closed() bool { return len(next[s]) == 0 }
+// Closed tells whether the request has been answered: completed, rejected or expired, or
+// failed (which only a person's retry reopens).
+func (s Status) Closed() bool { return s == Failed || len(next[s]) == 0 }
 
 // Time limits of verification.
 const (

@@ -64,6 +64,10 @@ type Request struct {
 	Failure     string     `json:"failure,omitempty"`
 	Timeline    []Event    `json:"timeline"`
 
+	// Fulfilment (see Claim): how often it was taken up, and the steps done so far.
+	Attempts int      `json:"attempts,omitempty"`
+	Steps    []string `json:"steps,omitempty"`
+
 	// Verification: SHA-256 hashes of the secrets, never the secrets.
 	CodeHash      string    `json:"code_hash,omitempty"`
 	CodeExpiresAt time.Time `json:"code_expires_at,omitzero"`
@@ -161,6 +165,8 @@ func (r *Request) move(to Status, at time.Time, actor, detail string) error {
 	switch to {
 	case Completed, Rejected, Failed:
 		r.CompletedAt = &at
+	default:
+		r.CompletedAt = nil
 	}
 	if to != PendingVerification {
 		r.CodeHash, r.CodeExpiresAt = "", time.Time{}

@@ -290,22 +290,6 @@ func (s *Service) Reject(ctx context.Context, tenantID, id string, j Rejection, 
 	return s.notify(ctx, r, "rejection", mailData{Reason: j.Detail, RejectReason: j.Reason})
 }
 
-// Advance moves a verified request on as the fulfilment functions work on it: to processing,
-// then completed or failed (detail says why it failed). Errors: request_not_found;
-// invalid_transition.
-func (s *Service) Advance(ctx context.Context, tenantID, id string, to Status, detail string) (Request, error) {
-	return s.update(ctx, tenantID, id, s.now, func(r *Request, now time.Time) ([]audit.Event, error) {
-		if to != Processing && to != Completed && to != Failed {
-			return nil, invalidTransition(r.Status, to)
-		}
-		if to == Failed {
-			r.Failure = detail
-		}
-		ev, err := s.transition(r, to, now, audit.ActorSystem, detail)
-		return []audit.Event{ev}, err
-	})
-}
-
 // update reads a request, lets change modify it, and saves it with the audit events change
 // returns, in one transaction; a lost race reads and changes it afresh (see commit). Each
 // attempt takes its time from now. When change fails nothing is saved and update returns its

@@ -38,6 +38,7 @@ func TestRoutes(t *testing.T) {
 		{Method: "GET", Path: "/v1/requests/{id}", Function: "RequestsFunction", Auth: true},
 		{Method: "POST", Path: "/v1/requests/{id}/extend", Function: "RequestsFunction", Auth: true},
 		{Method: "POST", Path: "/v1/requests/{id}/reject", Function: "RequestsFunction", Auth: true},
+		{Method: "POST", Path: "/v1/requests/{id}/retry", Function: "RequestsFunction", Auth: true},
 		{Method: "GET", Path: "/v1/audit", Function: "RequestsFunction", Auth: true},
 		{Method: "GET", Path: "/v1/audit/verify", Function: "RequestsFunction", Auth: true},
 		{Method: "POST", Path: "/v1/public/{tenant}/requests", Function: "RequestsFunction"},

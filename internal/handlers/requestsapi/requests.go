@@ -31,6 +31,7 @@ func New(p *ports.Ports) (*httpapi.API, error) {
 		httpapi.Route{Key: "GET /v1/requests/{id}", Access: httpapi.Admin, Handle: h.get},
 		httpapi.Route{Key: "POST /v1/requests/{id}/extend", Access: httpapi.Admin, Handle: h.extend},
 		httpapi.Route{Key: "POST /v1/requests/{id}/reject", Access: httpapi.Admin, Handle: h.reject},
+		httpapi.Route{Key: "POST /v1/requests/{id}/retry", Access: httpapi.Admin, Handle: h.retry},
 		httpapi.Route{Key: "GET /v1/audit", Access: httpapi.Admin, Handle: h.auditList},
 		httpapi.Route{Key: "GET /v1/audit/verify", Access: httpapi.Admin, Handle: h.auditVerify},
 	), nil
@@ -75,6 +76,7 @@ type record struct {
 	ExtensionReason string             `json:"extension_reason,omitempty"`
 	Rejection       *dsr.Rejection     `json:"rejection,omitempty"`
 	Failure         string             `json:"failure,omitempty"`
+	Attempts        int                `json:"attempts,omitempty"`
 	Timeline        []dsr.Event        `json:"timeline"`
 }
 
@@ -96,7 +98,7 @@ func SummaryOf(r dsr.Request) Summary {
 
 func recordOf(r dsr.Request) record {
 	return record{Summary: SummaryOf(r), VerifiedAt: r.VerifiedAt, Note: r.Note, Rectification: r.Rectification,
-		Lift: r.Lift, ExtensionReason: r.ExtensionReason, Rejection: r.Rejection, Failure: r.Failure, Timeline: r.Timeline}
+		Lift: r.Lift, ExtensionReason: r.ExtensionReason, Rejection: r.Rejection, Failure: r.Failure, Attempts: r.Attempts, Timeline: r.Timeline}
 }
 
 func (h requests) submitPublic(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
@@ -281,4 +283,18 @@ func actor(r *httpapi.Request) string {
 		return audit.ActorOperator
 	}
 	return audit.ActorSite
+}
+
+// retry takes a failed request back to processing: fulfilment starts again from the first
+// step not done.
+func (h requests) retry(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	id := r.Path("id")
+	if err := dsr.ValidateID(id); err != nil {
+		return httpapi.Response{}, err
+	}
+	req, err := h.svc.Retry(ctx, r.Tenant, id, actor(r))
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, recordOf(req))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/example/gdpr/internal/handlers/metaapi"
 	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/handlers/retentionjob"
+	"github.com/example/gdpr/internal/handlers/rightsfn"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
 )
@@ -66,5 +67,6 @@ func All(p *ports.Ports) (*Set, error) {
 		s.HTTP[fn.name], s.Routes[fn.name] = a.Handle, a.RouteKeys()
 	}
 	s.Schedule["RetentionFunction"] = retentionjob.New(p)
+	s.Stream["RightsFunction"] = StreamHandler(rightsfn.New(p))
 	return s, nil
 }

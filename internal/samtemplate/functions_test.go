@@ -144,7 +144,7 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("%s: timeout %v", fn.LogicalID, fn.Timeout)
 		}
 	}
-	want := []string{"AuthorizerFunction", "ConsentFunction", "MetaFunction", "RequestsFunction", "RetentionFunction"}
+	want := []string{"AuthorizerFunction", "ConsentFunction", "MetaFunction", "RequestsFunction", "RetentionFunction", "RightsFunction"}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("functions %v, want %v", ids, want)
 	}

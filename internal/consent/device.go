@@ -115,7 +115,7 @@ func (s *Service) RecordDevice(ctx context.Context, tenantID, subjectID string, 
 	if err != nil {
 		return DeviceReceipt{}, err
 	}
-	err = s.retry(ctx, func() error {
+	err = table.Retry(ctx, func() error {
 		_, version, err := s.admit(ctx, tenantID, subjectID, PurposeRBA)
 		if err != nil {
 			return err

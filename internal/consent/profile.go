@@ -105,7 +105,7 @@ func (s *Service) PutProfile(ctx context.Context, tenantID, subjectID string, in
 	claim := emailClaim{subjectID: subjectID}
 	var questions []subject.SecurityQuestion
 	var out subject.Profile
-	err := s.retry(ctx, func() error {
+	err := table.Retry(ctx, func() error {
 		_, stateVersion, err := s.admit(ctx, tenantID, subjectID, PurposeTerms)
 		if err != nil {
 			return err

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -84,8 +83,8 @@ type Config struct {
 //	GetProfile              1 Get (profile)
 //	RecordDevice            1 Get (state) + 1 Transact (check state, device)
 //
-// A write that loses to a concurrent writer reads again and retries (at most maxAttempts
-// times, with jittered backoff), adding those operations again.
+// A write that loses to a concurrent writer reads again and retries (table.Retry), adding
+// those operations again.
 type Service struct {
 	table    table.Table
 	clock    clock.Clock
@@ -168,7 +167,7 @@ func (s *Service) Record(ctx context.Context, tenantID string, d Decision) (Rece
 	claim := emailClaim{subjectID: d.SubjectID}
 	var entry Entry
 	var next State
-	err = s.retry(ctx, func() error {
+	err = table.Retry(ctx, func() error {
 		st, version, err := s.state(ctx, tenantID, d.SubjectID)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
@@ -221,7 +220,7 @@ func (s *Service) Withdraw(ctx context.Context, tenantID string, w Withdrawal) (
 		return View{}, err
 	}
 	var next State
-	err = s.retry(ctx, func() error {
+	err = table.Retry(ctx, func() error {
 		st, version, err := s.state(ctx, tenantID, w.SubjectID)
 		if err != nil {
 			return err
@@ -268,7 +267,7 @@ func (s *Service) Object(ctx context.Context, tenantID, subjectID, requestID str
 		return View{}, err
 	}
 	var next State
-	err = s.retry(ctx, func() error {
+	err = table.Retry(ctx, func() error {
 		st, version, err := s.state(ctx, tenantID, subjectID)
 		if err != nil {
 			return err
@@ -301,7 +300,7 @@ func (s *Service) SetRestricted(ctx context.Context, tenantID, subjectID string,
 		return View{}, err
 	}
 	var st State
-	err = s.retry(ctx, func() error {
+	err = table.Retry(ctx, func() error {
 		var version int64
 		var err error
 		st, version, err = s.state(ctx, tenantID, subjectID)
@@ -319,7 +318,7 @@ func (s *Service) SetRestricted(ctx context.Context, tenantID, subjectID string,
 			}
 			if err := s.table.Put(ctx, it, table.VersionIs(version)); err != nil {
 				if errors.Is(err, table.ErrConflict) {
-					return errRetry
+					return table.ErrRetry
 				}
 				return err
 			}
@@ -422,12 +421,9 @@ func (s *Service) entryWrites(tenantID, subjectID string, next *State, version i
 	return []table.Write{table.Put(st, table.VersionIs(version)), table.Put(e, table.Cond{Kind: table.IfAbsent})}, nil
 }
 
-// errRetry tells retry that a concurrent writer changed what an attempt read.
-var errRetry = errors.New("consent: concurrent write")
-
 // transact runs the writes of one attempt. A failed condition on the claimed email lookup is
 // ErrEmailInUse, unless the lookup is the subject's own (see emailClaim). Any other failed
-// condition means a concurrent writer: errRetry.
+// condition means a concurrent writer: table.ErrRetry.
 func (s *Service) transact(ctx context.Context, ws []table.Write, claim *emailClaim) error {
 	err := s.table.Transact(ctx, ws)
 	var ce *table.ConflictError
@@ -435,11 +431,11 @@ func (s *Service) transact(ctx context.Context, ws []table.Write, claim *emailCl
 		return err
 	}
 	if claim == nil || ce.Key != claim.key {
-		return errRetry
+		return table.ErrRetry
 	}
 	it, err := s.table.Get(ctx, ce.Key)
 	if errors.Is(err, table.ErrNotFound) {
-		return errRetry // released since
+		return table.ErrRetry // released since
 	}
 	if err != nil {
 		return err
@@ -452,40 +448,7 @@ func (s *Service) transact(ctx context.Context, ws []table.Write, claim *emailCl
 		return ErrEmailInUse
 	}
 	claim.version = it.Version
-	return errRetry
-}
-
-// Retries of a write that lost to a concurrent writer. Each loss waits a random time (full
-// jitter) in a window that doubles with every loss and is measured in units of how long the
-// lost attempt took: well under a millisecond on SQLite, ~10 ms on DynamoDB, far more on an
-// emulator or under a queue. So the same policy spreads many writers on one subject over time
-// on every engine, instead of letting them collide again.
-const (
-	maxAttempts  = 30
-	maxDoublings = 7 // the window stops growing at 128 attempt durations
-	minUnit      = 100 * time.Microsecond
-)
-
-// ErrContention is returned when a write lost to concurrent writers maxAttempts times.
-var ErrContention = errors.New("consent: too many concurrent writers")
-
-func (s *Service) retry(ctx context.Context, attempt func() error) error {
-	for n := 0; ; n++ {
-		began := time.Now()
-		err := attempt()
-		if !errors.Is(err, errRetry) {
-			return err
-		}
-		if n+1 == maxAttempts {
-			return fmt.Errorf("%w: %d attempts", ErrContention, maxAttempts)
-		}
-		window := max(time.Since(began), minUnit) << min(n, maxDoublings)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(rand.N(window)):
-		}
-	}
+	return table.ErrRetry
 }
 
 // state reads a subject's state and its version. Errors: ErrNotFound.

@@ -371,7 +371,7 @@ func (s *Service) append(tenantID, subjectID string, st State, purposes map[stri
 		now = st.LastAt
 	}
 	e := Entry{
-		ReceiptID:     "rcpt_" + base64.RawURLEncoding.EncodeToString(secrets.Random(16)),
+		ReceiptID:     secrets.NewID("rcpt_", secrets.IDBytes),
 		Seq:           st.Seq + 1,
 		Tenant:        tenantID,
 		Subject:       subject.Pseudonym(s.secrets, tenantID, subjectID),

@@ -424,14 +424,14 @@ func (s *Service) notify(ctx context.Context, r Request, name string, d mailData
 }
 
 // newID is a request id: 128 random bits.
-func newID() string { return "req_" + base64.RawURLEncoding.EncodeToString(secrets.Random(16)) }
+func newID() string { return secrets.NewID("req_", secrets.IDBytes) }
 
 // newSecret is a verification code: 128 random bits in 22 URL-safe characters, so that a link
 // can carry it and a person can still copy it.
-func newSecret() string { return base64.RawURLEncoding.EncodeToString(secrets.Random(16)) }
+func newSecret() string { return secrets.NewID("", secrets.IDBytes) }
 
 // newToken is an access token: 256 random bits.
-func newToken() string { return base64.RawURLEncoding.EncodeToString(secrets.Random(32)) }
+func newToken() string { return secrets.NewID("", secrets.TokenBytes) }
 
 // hashSecret is how codes and tokens are stored. They carry at least 128 random bits, so a
 // fast unkeyed hash is enough: there is nothing to guess.

@@ -2,7 +2,6 @@ package consent
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -164,7 +163,7 @@ func (s *Service) Record(ctx context.Context, tenantID string, d Decision) (Rece
 		purposes[PurposeMarketing] = false
 	}
 
-	claim := emailClaim{subjectID: d.SubjectID}
+	w := subject.NewProfileWrite(s.secrets, tenantID, d.SubjectID)
 	var entry Entry
 	var next State
 	err = table.Retry(ctx, func() error {
@@ -193,13 +192,13 @@ func (s *Service) Record(ctx context.Context, tenantID string, d Decision) (Rece
 			return err
 		}
 		if d.Email != "" && next.granted(PurposeTerms) && !next.Restricted {
-			more, err := s.contactEmailWrites(ctx, tenantID, d.Email, &claim, next.LastAt)
+			more, err := s.contactEmailWrites(ctx, tenantID, d.SubjectID, d.Email, w, next.LastAt)
 			if err != nil {
 				return err
 			}
 			ws = append(ws, more...)
 		}
-		return s.transact(ctx, ws, &claim)
+		return s.transact(ctx, ws, w)
 	})
 	if err != nil {
 		return Receipt{}, err
@@ -421,34 +420,18 @@ func (s *Service) entryWrites(tenantID, subjectID string, next *State, version i
 	return []table.Write{table.Put(st, table.VersionIs(version)), table.Put(e, table.Cond{Kind: table.IfAbsent})}, nil
 }
 
-// transact runs the writes of one attempt. A failed condition on the claimed email lookup is
-// ErrEmailInUse, unless the lookup is the subject's own (see emailClaim). Any other failed
+// transact runs the writes of one attempt. With a profile write among them, its Failed reads
+// the outcome (a lookup another subject holds is ErrEmailInUse); otherwise any failed
 // condition means a concurrent writer: table.ErrRetry.
-func (s *Service) transact(ctx context.Context, ws []table.Write, claim *emailClaim) error {
+func (s *Service) transact(ctx context.Context, ws []table.Write, w *subject.ProfileWrite) error {
 	err := s.table.Transact(ctx, ws)
-	var ce *table.ConflictError
-	if !errors.As(err, &ce) {
-		return err
+	if w != nil {
+		return w.Failed(ctx, s.table, err)
 	}
-	if claim == nil || ce.Key != claim.key {
-		return table.ErrRetry
+	if errors.Is(err, table.ErrConflict) {
+		return fmt.Errorf("%w: %w", table.ErrRetry, err)
 	}
-	it, err := s.table.Get(ctx, ce.Key)
-	if errors.Is(err, table.ErrNotFound) {
-		return table.ErrRetry // released since
-	}
-	if err != nil {
-		return err
-	}
-	var l subject.EmailLookup
-	if err := it.Decode(&l); err != nil {
-		return err
-	}
-	if l.SubjectID != claim.subjectID {
-		return ErrEmailInUse
-	}
-	claim.version = it.Version
-	return table.ErrRetry
+	return err
 }
 
 // state reads a subject's state and its version. Errors: ErrNotFound.
@@ -527,20 +510,4 @@ func (s *Service) checkPolicy(ctx context.Context, tenantID, version string) err
 		return ErrUnknownPolicyVersion
 	}
 	return nil
-}
-
-// Shards is the number of GSI1 partitions a tenant's subjects are spread over.
-const Shards = 16
-
-// ShardPK is the GSI1 partition of shard n (0 <= n < Shards) of a tenant's subjects. Every
-// profile sits on exactly one, under sort key "S#{subject id}", so that a notification run
-// can page through all subjects of a tenant, shard by shard and in parallel, without a Scan
-// and without a hot partition.
-func ShardPK(tenantID string, n int) string { return fmt.Sprintf("T#%s#SHARD#%d", tenantID, n) }
-
-// shardOf is the first byte of the SHA-256 of the subject id, modulo Shards: stable, and even
-// however the tenant's ids are shaped.
-func shardOf(subjectID string) int {
-	h := sha256.Sum256([]byte(subjectID))
-	return int(h[0]) % Shards
 }

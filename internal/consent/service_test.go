@@ -41,6 +41,7 @@ func run(t *testing.T, open opener) {
 		{"ConcurrentDecisions", testConcurrent},
 		{"Profile", testProfile},
 		{"ProfileEmailUnique", testProfileEmailUnique},
+		{"ProfileRectifiedStaysOnShard", testProfileRectified},
 		{"DecisionEmail", testDecisionEmail},
 		{"Devices", testDevices},
 		{"DeviceRetentionSetting", testDeviceRetention},
@@ -634,8 +635,8 @@ func testProfile(t *testing.T, open opener) {
 		t.Fatalf("profile index keys = %q %q", stored.GSI1PK, stored.GSI1SK)
 	}
 	found := false
-	for n := range consent.Shards {
-		page, err := e.table.Query(ctx, table.Query{Index: "GSI1", PK: consent.ShardPK("acme", n)})
+	for n := range subject.Shards {
+		page, err := e.table.Query(ctx, table.Query{Index: "GSI1", PK: subject.ShardPK("acme", n)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -674,6 +675,42 @@ func testProfile(t *testing.T, open opener) {
 	ae, _ := apperr.From(err)
 	if strings.Contains(fmt.Sprint(ae.Fields, ae.Message), "call me") || len(ae.Fields) != 2 {
 		t.Fatalf("validation = %+v; want two fields naming no value", ae.Fields)
+	}
+}
+
+// testProfileRectified: a profile the intake stored and a rectification then corrected is
+// still on its shard of GSI1, where notification runs find every subject.
+func testProfileRectified(t *testing.T, open opener) {
+	e := newEnv(t, open)
+	ctx := t.Context()
+	e.record(t, decision("u-1", all(true, true, false)))
+	if _, err := e.svc.PutProfile(ctx, e.tenant, "u-1", consent.ProfileInput{FirstName: "Ann", Email: "ann@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	email, last := "ann.lee@example.org", "Lee"
+	if _, err := subject.Rectify(ctx, e.table, e.secrets, e.tenant, "u-1", subject.ProfileChanges{Email: &email, LastName: &last}, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.GetProfile(ctx, e.tenant, "u-1")
+	if err != nil || got.LastName != "Lee" || got.FirstName != "Ann" || got.Email != email {
+		t.Fatalf("GetProfile = %+v, %v", got, err)
+	}
+	found := false
+	for n := range subject.Shards {
+		page, err := e.table.Query(ctx, table.Query{Index: "GSI1", PK: subject.ShardPK("acme", n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			found = found || it.Key == subject.ProfileKey("acme", "u-1")
+		}
+	}
+	if !found {
+		t.Fatal("the rectified profile is on no shard of GSI1")
+	}
+	wantAbsent(t, e.table, subject.EmailKey(e.secrets, "acme", "ann@example.org"))
+	if id, err := subject.FindByEmail(ctx, e.table, e.secrets, "acme", email); err != nil || id != "u-1" {
+		t.Fatalf("FindByEmail(rectified) = %q, %v", id, err)
 	}
 }
 

@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,7 +38,7 @@ func marshalItem(it table.Item, version int64) (map[string]types.AttributeValue,
 		av[name] = a
 	}
 	av[table.AttrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)}
-	av[table.AttrWrite] = &types.AttributeValueMemberS{Value: base64.RawURLEncoding.EncodeToString(secrets.Random(12))}
+	av[table.AttrWrite] = &types.AttributeValueMemberS{Value: secrets.NewID("", 12)}
 	return av, nil
 }
 

@@ -53,7 +53,7 @@ type ErasedHead struct {
 // marking an erased subject again writes nothing.
 func (s *Service) CloseGate(ctx context.Context, tenantID, subjectID string) (bool, error) {
 	found := false
-	err := s.retry(ctx, func() error {
+	err := table.Retry(ctx, func() error {
 		st, version, err := s.state(ctx, tenantID, subjectID)
 		if errors.Is(err, ErrNotFound) {
 			found = false
@@ -160,7 +160,7 @@ func (s *Service) erasePrefix(ctx context.Context, tenantID, subjectID, prefix s
 func (s *Service) EraseState(ctx context.Context, tenantID, subjectID, requestID string) (bool, error) {
 	pseudonym := subject.Pseudonym(s.secrets, tenantID, subjectID)
 	found := false
-	err := s.retry(ctx, func() error {
+	err := table.Retry(ctx, func() error {
 		st, version, err := s.state(ctx, tenantID, subjectID)
 		if errors.Is(err, ErrNotFound) {
 			found = false
@@ -227,57 +227,7 @@ func (s *Service) ErasedLedger(ctx context.Context, tenantID, pseudonym string) 
 func (s *Service) put(ctx context.Context, it table.Item, version int64) error {
 	err := s.table.Put(ctx, it, table.VersionIs(version))
 	if errors.Is(err, table.ErrConflict) {
-		return errRetry
+		return table.ErrRetry
 	}
 	return err
-}
-
-// EraseProfile deletes the subject's profile and the email lookups that point to the subject
-// (the profile's address, and any of also: the request's contact, which may be an address a
-// rectification has replaced since), in one transaction conditional on what was read. It
-// reports what it found: profile, and how many lookups.
-func (s *Service) EraseProfile(ctx context.Context, tenantID, subjectID string, also ...string) (profile bool, lookups int, err error) {
-	err = s.retry(ctx, func() error {
-		profile, lookups = false, 0
-		p, version, err := subject.GetProfile(ctx, s.table, tenantID, subjectID)
-		if err != nil && !errors.Is(err, subject.ErrNotFound) {
-			return err
-		}
-		var ws []table.Write
-		if version > 0 {
-			profile = true
-			ws = append(ws, table.Delete(subject.Key(tenantID, subjectID, subject.SKProfile), table.VersionIs(version)))
-		}
-		seen := map[table.Key]bool{}
-		for _, email := range append([]string{p.Email}, also...) {
-			if email == "" {
-				continue
-			}
-			k := subject.EmailKey(s.secrets, tenantID, email)
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			it, err := s.table.Get(ctx, k)
-			if errors.Is(err, table.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			var l subject.EmailLookup
-			if err := it.Decode(&l); err != nil {
-				return err
-			}
-			if l.SubjectID == subjectID {
-				ws = append(ws, table.Delete(k, table.VersionIs(it.Version)))
-				lookups++
-			}
-		}
-		if len(ws) == 0 {
-			return nil
-		}
-		return s.transact(ctx, ws, nil)
-	})
-	return profile, lookups, err
 }

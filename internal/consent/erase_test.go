@@ -66,7 +66,7 @@ func testErasure(t *testing.T, open opener) {
 
 	t.Run("Profile", func(t *testing.T) {
 		// The decision's address was replaced by the profile's; the request may name either.
-		p, n, err := e.svc.EraseProfile(ctx, e.tenant, "u-1", "u-1@example.org", "u-2@example.org")
+		p, n, err := subject.EraseProfile(ctx, e.table, e.secrets, e.tenant, "u-1", "u-1@example.org", "u-2@example.org")
 		if err != nil || !p || n != 1 {
 			t.Fatalf("EraseProfile = %v, %d, %v; want the profile and one lookup", p, n, err)
 		}
@@ -75,7 +75,7 @@ func testErasure(t *testing.T, open opener) {
 		if id, err := subject.FindByEmail(ctx, e.table, e.secrets, "acme", "u-2@example.org"); err != nil || id != "u-2" {
 			t.Fatalf("another subject's lookup: %q, %v", id, err)
 		}
-		if p, n, err := e.svc.EraseProfile(ctx, e.tenant, "u-1"); err != nil || p || n != 0 {
+		if p, n, err := subject.EraseProfile(ctx, e.table, e.secrets, e.tenant, "u-1"); err != nil || p || n != 0 {
 			t.Fatalf("EraseProfile again = %v, %d, %v; want nothing", p, n, err)
 		}
 	})

@@ -72,7 +72,7 @@ func (s *Service) erase(ctx context.Context, j *fulfilment.Job) error {
 		do   func(ctx context.Context) (string, error)
 	}{
 		{stepProfile, func(ctx context.Context) (string, error) {
-			p, n, err := s.Consent.EraseProfile(ctx, tid, sid, r.Contact)
+			p, n, err := subject.EraseProfile(ctx, s.Table, s.Secrets, tid, sid, r.Contact)
 			detail := count(n, "email lookups")
 			if p {
 				detail = "profile, " + detail

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/consent"
@@ -15,6 +16,7 @@ import (
 	"github.com/example/gdpr/internal/fulfilment"
 	"github.com/example/gdpr/internal/objects"
 	"github.com/example/gdpr/internal/secrets"
+	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -61,7 +63,7 @@ func (s *Service) Work(ctx context.Context, j *fulfilment.Job) error {
 	case dsr.Erasure:
 		return s.erase(ctx, j)
 	case dsr.Rectification:
-		return errors.New("TODO rectify")
+		return s.rectify(ctx, j)
 	case dsr.Restriction:
 		return s.restrict(ctx, j)
 	case dsr.Objection:
@@ -82,6 +84,42 @@ func (s *Service) tell(ctx context.Context, j *fulfilment.Job, step, message str
 	return j.Step(ctx, step, func(ctx context.Context) (string, error) {
 		return message, s.Requests.Tell(ctx, j.Request, message, n)
 	})
+}
+
+// rectify applies the request's fields to the profile through the profile owner's own rules
+// (the intake checked them by the same rules), then confirms.
+func (s *Service) rectify(ctx context.Context, j *fulfilment.Job) error {
+	r := j.Request
+	if r.Rectification == nil {
+		return fulfilment.Permanent("rectification without fields", errors.New("rights: no fields"))
+	}
+	err := j.Step(ctx, "rectify", func(ctx context.Context) (string, error) {
+		_, err := subject.Rectify(ctx, s.Table, s.Secrets, r.Tenant, r.SubjectID, *r.Rectification, s.Clock.Now())
+		return changedFields(*r.Rectification), err
+	})
+	switch {
+	case errors.Is(err, subject.ErrNotFound):
+		return s.noData(ctx, j)
+	case errors.Is(err, subject.ErrEmailInUse):
+		return fulfilment.Permanent("the new email address belongs to another subject", err)
+	case err != nil:
+		return err
+	}
+	return s.tell(ctx, j, "told", "rectification_done", dsr.Notice{})
+}
+
+// changedFields names the fields a rectification corrects, never their values.
+func changedFields(c dsr.ProfileFields) string {
+	var names []string
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"first_name", c.FirstName}, {"last_name", c.LastName}, {"username", c.Username}, {"email", c.Email}, {"phone", c.Phone}, {"company", c.Company}} {
+		if f.v != nil {
+			names = append(names, f.name)
+		}
+	}
+	return strings.Join(names, ",")
 }
 
 // restrict flags the subject restricted, or lifts the flag. A lift is told to the subject

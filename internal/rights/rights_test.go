@@ -57,7 +57,7 @@ func TestDynamo(t *testing.T) {
 }
 
 func run(t *testing.T, open func(t *testing.T) table.Table) {
-	t.Run("ErasureCrashAtEveryStep", func(t *testing.T) { testErasureCrashes(t, open(t)) })
+	t.Run("ErasureCrashAtEveryStep", func(t *testing.T) { testErasureCrashes(t, open) })
 	t.Run("ErasureUnknownSubject", func(t *testing.T) { testUnknown(t, open(t)) })
 	t.Run("ErasureFailsAfterMaxAttempts", func(t *testing.T) { testFailure(t, open(t)) })
 	t.Run("RestrictionLiftTellsFirst", func(t *testing.T) { testRestriction(t, open(t)) })
@@ -330,14 +330,15 @@ const (
 // testErasureCrashes crashes an erasure at every step, before and after the step is recorded,
 // replays it, and checks the end state each time: completed, one receipt (two when the crash
 // fell between sending it and recording it: mail is at least once), nothing personal left.
-func testErasureCrashes(t *testing.T, tbl table.Table) {
+func testErasureCrashes(t *testing.T, open func(t *testing.T) table.Table) {
 	for step := 0; step <= erasureSteps; step++ {
 		for _, before := range []bool{true, false} {
 			if step == 0 && before {
 				continue // step 0: no crash at all
 			}
 			t.Run(fmt.Sprintf("Step%dBefore%v", step, before), func(t *testing.T) {
-				e := newEnv(t, tbl, func(tn *tenant.Tenant) {
+				t.Parallel() // each case has a table of its own
+				e := newEnv(t, open(t), func(tn *tenant.Tenant) {
 					tn.Retained = []tenant.RetainedCategory{{Category: "billing", Reason: "invoices are kept 10 years (tax law)"}}
 				})
 				ctx := t.Context()

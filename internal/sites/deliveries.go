@@ -299,7 +299,7 @@ func (s *Service) Deliveries(ctx context.Context, tenant, requestID string) ([]D
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Delivery, len(ds))
+	out := make([]Delivery, len(ds)) // [] rather than null when there are none
 	for i, d := range ds {
 		out[i] = d.Delivery
 	}

@@ -87,8 +87,9 @@ type record struct {
 	Attempts        int                `json:"attempts,omitempty"`
 	Timeline        []dsr.Event        `json:"timeline"`
 	// Deliveries are the marketplace sites told of the request (erasure, rectification,
-	// restriction), each with its state.
-	Deliveries []sites.Delivery `json:"deliveries"`
+	// restriction), each with its state: [] when none, absent from the answers of extend
+	// and reject (which do not read them).
+	Deliveries []sites.Delivery `json:"deliveries,omitzero"`
 }
 
 // publicStatus is what the subject reads with the request's access token.
@@ -243,7 +244,7 @@ func (h requests) extend(ctx context.Context, r *httpapi.Request) (httpapi.Respo
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return h.answer(ctx, req)
+	return httpapi.JSON(http.StatusOK, recordOf(req))
 }
 
 func (h requests) reject(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
@@ -259,7 +260,7 @@ func (h requests) reject(ctx context.Context, r *httpapi.Request) (httpapi.Respo
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return h.answer(ctx, req)
+	return httpapi.JSON(http.StatusOK, recordOf(req))
 }
 
 func (h requests) auditList(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {

@@ -70,7 +70,7 @@ func testErasure(t *testing.T, open opener) {
 		if err != nil || !p || n != 1 {
 			t.Fatalf("EraseProfile = %v, %d, %v; want the profile and one lookup", p, n, err)
 		}
-		wantAbsent(t, e.table, subject.Key("acme", "u-1", subject.SKProfile))
+		wantAbsent(t, e.table, subject.ProfileKey("acme", "u-1"))
 		wantAbsent(t, e.table, subject.EmailKey(e.secrets, "acme", "ann@example.org"))
 		if id, err := subject.FindByEmail(ctx, e.table, e.secrets, "acme", "u-2@example.org"); err != nil || id != "u-2" {
 			t.Fatalf("another subject's lookup: %q, %v", id, err)

@@ -44,9 +44,10 @@ type Tenants interface {
 	Get(ctx context.Context, id string) (tenant.Tenant, error)
 }
 
-// Policies is what the consent rules need of the privacy policies a tenant publishes. The
-// policies feature implements it. A Service without one treats every tenant as having
-// published none: any policy version is accepted and no reconsent is required.
+// Policies is what the consent rules need of the privacy policies a tenant publishes. No
+// package implements it yet (the policies issue adds the catalogue), so every function builds
+// its Service without one, which treats every tenant as having published none: any policy
+// version is accepted and no reconsent is required.
 type Policies interface {
 	// Published tells whether the tenant has published version, and whether it has
 	// published any version at all.

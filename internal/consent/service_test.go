@@ -350,7 +350,7 @@ func testDeniedTerms(t *testing.T, open opener) {
 	}
 	_, err = e.svc.RecordDevice(ctx, e.tenant, "u-1", consent.Device{IP: "203.0.113.9"})
 	wantCode(t, err, consent.CodeConsentRequired)
-	wantAbsent(t, e.table, subject.Key("acme", "u-1", subject.SKProfile))
+	wantAbsent(t, e.table, subject.ProfileKey("acme", "u-1"))
 	wantAbsent(t, e.table, subject.EmailKey(e.secrets, "acme", "ann@example.org"))
 	page, err := e.table.Query(ctx, table.Query{PK: subject.PK("acme", "u-1"), Prefix: subject.SKDevicePrefix})
 	if err != nil || len(page.Items) != 0 {
@@ -362,7 +362,7 @@ func testDeniedTerms(t *testing.T, open opener) {
 	// A subject the service has never seen is refused the same way.
 	_, err = e.svc.PutProfile(ctx, e.tenant, "u-new", consent.ProfileInput{FirstName: "Bo"})
 	wantCode(t, err, consent.CodeConsentRequired)
-	wantAbsent(t, e.table, subject.Key("acme", "u-new", subject.SKProfile))
+	wantAbsent(t, e.table, subject.ProfileKey("acme", "u-new"))
 
 	// Granting terms lets the profile in; rba still gates devices.
 	e.record(t, decision("u-1", map[string]bool{"terms": true}))
@@ -447,7 +447,7 @@ func testRestriction(t *testing.T, open opener) {
 	}
 	_, err = e.svc.RecordDevice(ctx, e.tenant, "u-1", consent.Device{IP: "203.0.113.9"})
 	wantCode(t, err, consent.CodeProcessingRestricted)
-	wantAbsent(t, e.table, subject.Key("acme", "u-1", subject.SKProfile))
+	wantAbsent(t, e.table, subject.ProfileKey("acme", "u-1"))
 
 	// A decision with an email keeps no address while restricted.
 	d := decision("u-1", map[string]bool{"terms": true})
@@ -615,7 +615,7 @@ func testProfile(t *testing.T, open opener) {
 	}
 
 	// Stored: the answer as an argon2id hash only, the subject on its shard.
-	it, err := e.table.Get(ctx, subject.Key("acme", "u-1", subject.SKProfile))
+	it, err := e.table.Get(ctx, subject.ProfileKey("acme", "u-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -641,7 +641,7 @@ func testProfile(t *testing.T, open opener) {
 			t.Fatal(err)
 		}
 		for _, it := range page.Items {
-			found = found || it.Key == subject.Key("acme", "u-1", subject.SKProfile)
+			found = found || it.Key == subject.ProfileKey("acme", "u-1")
 		}
 	}
 	if !found {
@@ -750,7 +750,7 @@ func testProfileEmailUnique(t *testing.T, open opener) {
 	}
 	_, err := e.svc.PutProfile(ctx, e.tenant, "u-2", consent.ProfileInput{FirstName: "Bo", Email: "ANN@example.org"})
 	wantCode(t, err, consent.CodeEmailInUse)
-	wantAbsent(t, e.table, subject.Key("acme", "u-2", subject.SKProfile))
+	wantAbsent(t, e.table, subject.ProfileKey("acme", "u-2"))
 	if id, _ := subject.FindByEmail(ctx, e.table, e.secrets, "acme", "ann@example.org"); id != "u-1" {
 		t.Fatalf("lookup names %q; want u-1", id)
 	}
@@ -798,7 +798,7 @@ func testDecisionEmail(t *testing.T, open opener) {
 	d = decision("u-3", all(false, false, false))
 	d.Email = "cy@example.org"
 	e.record(t, d)
-	wantAbsent(t, e.table, subject.Key("acme", "u-3", subject.SKProfile))
+	wantAbsent(t, e.table, subject.ProfileKey("acme", "u-3"))
 	wantAbsent(t, e.table, subject.EmailKey(e.secrets, "acme", "cy@example.org"))
 
 	// A profile without email gets the decision's, and keeps its other fields.

@@ -67,6 +67,9 @@ type Request struct {
 	// Fulfilment (see Claim): how often it was taken up, and the steps done so far.
 	Attempts int      `json:"attempts,omitempty"`
 	Steps    []string `json:"steps,omitempty"`
+	// Waiting names what a processing request waits for outside its work (see Wait), e.g.
+	// the marketplace sites' confirmations; "" while its work runs or may run.
+	Waiting string `json:"waiting,omitempty"`
 
 	// Verification: SHA-256 hashes of the secrets, never the secrets.
 	CodeHash      string    `json:"code_hash,omitempty"`

@@ -58,6 +58,15 @@ func (p *permanent) Unwrap() error { return p.err }
 // reason (which names no person) shown to operators.
 func Permanent(reason string, err error) error { return &permanent{reason: reason, err: err} }
 
+// Waiting is a Work error that parks the request instead of failing the attempt: the work
+// waits for something outside it (the marketplace sites' confirmations), which wakes the
+// request with dsr's Resume when it is there.
+type Waiting interface {
+	error
+	// WaitingFor says what is awaited, for the timeline: counts, never names.
+	WaitingFor() string
+}
+
 // Runner runs Work on the requests it is given.
 type Runner struct {
 	Requests *dsr.Service
@@ -83,6 +92,11 @@ func (r Runner) Run(ctx context.Context, tenantID, id string) error {
 	werr := r.Work(ctx, j)
 	if werr == nil {
 		_, err := r.Requests.Complete(ctx, tenantID, id, "")
+		return err
+	}
+	var w Waiting
+	if errors.As(werr, &w) {
+		_, err := r.Requests.Wait(ctx, tenantID, id, w.WaitingFor())
 		return err
 	}
 	// The reason is for operators: which step failed, never the error's text, which may

@@ -16,6 +16,7 @@ import (
 
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/idempotency"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/tenant"
@@ -85,7 +86,7 @@ type Config struct {
 type API struct {
 	cfg    Config
 	routes map[string]Route
-	idem   idempotency
+	idem   *idempotency.Store
 	cursor cursorSealer
 }
 
@@ -94,7 +95,7 @@ func New(cfg Config, routes ...Route) *API {
 	a := &API{
 		cfg:    cfg,
 		routes: make(map[string]Route, len(routes)),
-		idem:   idempotency{table: cfg.Table, clock: cfg.Clock},
+		idem:   idempotency.New(cfg.Table, cfg.Clock, cfg.Secrets),
 		cursor: newCursorSealer(cfg.Secrets.Key(secrets.ForCursor)),
 	}
 	for _, r := range routes {

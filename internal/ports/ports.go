@@ -22,6 +22,10 @@ type Ports struct {
 	Clock   clock.Clock
 	Secrets secrets.Master
 	Log     *slog.Logger
+	// Local is true for the local server and its command line (home.Open): marketplace sites
+	// may then also be registered at, and called on, loopback (http://127.0.0.1:PORT). Never
+	// set in a Lambda function.
+	Local bool
 	// Close releases what the adapters hold (the SQLite file); nil when nothing needs it.
 	Close func() error
 }

@@ -43,7 +43,7 @@ func ExportKey(tenantID, requestID string) string {
 }
 
 // erase runs the erasure's steps. The gate comes first so that nothing new comes in while the
-// rest is erased; the receipt comes after every store (and every Step of s.Erasure) and before
+// rest is erased; the receipt comes after every store (and every External step) and before
 // the contact address, which it needs, is erased last.
 func (s *Service) erase(ctx context.Context, j *fulfilment.Job) error {
 	r := j.Request
@@ -104,10 +104,8 @@ func (s *Service) erase(ctx context.Context, j *fulfilment.Job) error {
 			return err
 		}
 	}
-	for _, st := range s.Erasure {
-		if err := j.Step(ctx, st.Name, func(ctx context.Context) (string, error) { return st.Do(ctx, j.Request) }); err != nil {
-			return err
-		}
+	if err := s.external(ctx, j); err != nil {
+		return err
 	}
 	if err := j.Step(ctx, stepReceipt, func(ctx context.Context) (string, error) {
 		t, err := s.Tenants.Get(ctx, tid)
@@ -115,7 +113,7 @@ func (s *Service) erase(ctx context.Context, j *fulfilment.Job) error {
 			return "", err
 		}
 		n := dsr.Notice{Erased: Erased}
-		for _, st := range s.Erasure {
+		for _, st := range s.External {
 			told, err := st.Systems(ctx, j.Request)
 			if err != nil {
 				return "", err

@@ -29,9 +29,10 @@ type Tenants interface {
 	Get(ctx context.Context, id string) (tenant.Tenant, error)
 }
 
-// Step is one step of an erasure beyond this service's own stores: the marketplace sites'
-// deliveries (issue 11) plug in here. It runs after every own step and before the receipt.
-// Like every step, Do is idempotent and its detail names no person.
+// Step is one step that carries a right beyond this service's own stores: the marketplace
+// sites' deliveries plug in here. It runs after the service's own steps of an erasure,
+// rectification or restriction and before the subject is told. Like every step, Do is
+// idempotent and its detail names no person.
 type Step struct {
 	Name string
 	Do   func(ctx context.Context, r dsr.Request) (detail string, err error)
@@ -49,8 +50,8 @@ type Service struct {
 	Consent  *consent.Service
 	Requests *dsr.Service
 	Objects  objects.Store
-	// Erasure lists the steps an erasure runs after its own; nil for none.
-	Erasure []Step
+	// External lists the steps run after the service's own ones; nil for none.
+	External []Step
 }
 
 // Work is the fulfilment of one request of Types.
@@ -105,6 +106,9 @@ func (s *Service) rectify(ctx context.Context, j *fulfilment.Job) error {
 	case err != nil:
 		return err
 	}
+	if err := s.external(ctx, j); err != nil {
+		return err
+	}
 	return s.tell(ctx, j, "told", "rectification_done", dsr.Notice{})
 }
 
@@ -134,6 +138,9 @@ func (s *Service) restrict(ctx context.Context, j *fulfilment.Job) error {
 		}); err != nil {
 			return s.unknownIsNoData(ctx, j, err)
 		}
+		if err := s.external(ctx, j); err != nil {
+			return err
+		}
 		return s.tell(ctx, j, "told", "restriction_done", dsr.Notice{})
 	}
 	if !r.Done("lifting_notice") {
@@ -151,7 +158,20 @@ func (s *Service) restrict(ctx context.Context, j *fulfilment.Job) error {
 	}); err != nil {
 		return err
 	}
+	if err := s.external(ctx, j); err != nil {
+		return err
+	}
 	return s.tell(ctx, j, "told", "restriction_done", dsr.Notice{})
+}
+
+// external runs the External steps, in order.
+func (s *Service) external(ctx context.Context, j *fulfilment.Job) error {
+	for _, st := range s.External {
+		if err := j.Step(ctx, st.Name, func(ctx context.Context) (string, error) { return st.Do(ctx, j.Request) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // object withdraws marketing with a ledger entry naming the request and marks the subject

@@ -53,3 +53,15 @@ func (s Sealer) Open(sealed string, ad []byte) ([]byte, error) {
 	}
 	return plain, nil
 }
+
+// Seal seals plaintext (see Sealer) under the key the master derives for purpose, bound to
+// aad (the key of the item that holds it, say, so that a sealed value copied to another item
+// does not open there).
+func (m Master) Seal(purpose string, plaintext, aad []byte) string {
+	return NewSealer(m.Key(purpose)).Seal(plaintext, aad)
+}
+
+// Open reverses Seal. Errors: ErrNotSealed.
+func (m Master) Open(purpose, sealed string, aad []byte) ([]byte, error) {
+	return NewSealer(m.Key(purpose)).Open(sealed, aad)
+}

@@ -23,9 +23,12 @@ const (
 	ForCursor      = "cursor"
 	ForLinks       = "links"
 	ForReplay      = "idempotency-replay"
+	// ForSites seals what the marketplace-site deliveries keep: each site's signing secret
+	// and the bodies of deliveries not yet confirmed.
+	ForSites = "sites"
 )
 
-var purposes = []string{ForEmailLookup, ForPseudonym, ForCursor, ForLinks, ForReplay}
+var purposes = []string{ForEmailLookup, ForPseudonym, ForCursor, ForLinks, ForReplay, ForSites}
 
 // Master is the master secret, with the key of every purpose derived once.
 type Master struct{ keys map[string][]byte }

@@ -23,7 +23,7 @@ func EraseProfile(ctx context.Context, t table.Table, m secrets.Master, tenantID
 		var ws []table.Write
 		if version > 0 {
 			profile = true
-			ws = append(ws, table.Delete(Key(tenantID, subjectID, SKProfile), table.VersionIs(version)))
+			ws = append(ws, table.Delete(ProfileKey(tenantID, subjectID), table.VersionIs(version)))
 		}
 		seen := map[table.Key]bool{}
 		for _, email := range append([]string{p.Email}, also...) {

@@ -96,7 +96,7 @@ func shardOf(id string) int {
 }
 
 // ProfileKey is the key of a subject's PROFILE item.
-func ProfileKey(tenant, id string) table.Key { return Key(tenant, id, SKProfile) }
+func ProfileKey(tenant, id string) table.Key { return Key(tenant, id, skProfile) }
 
 // storedProfile is the PROFILE item: the profile, and its place on GSI1 among the tenant's
 // shards of subjects (see ShardPK).

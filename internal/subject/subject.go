@@ -17,9 +17,9 @@ import (
 	"github.com/example/gdpr/internal/table"
 )
 
-// Sort keys of a subject's partition.
+// Sort keys of a subject's partition. The profile's is this package's alone (ProfileKey).
 const (
-	SKProfile = "PROFILE"
+	skProfile = "PROFILE"
 	SKConsent = "CONSENT"
 	// SKLedgerPrefix starts consent ledger entries: CONSENT#{time}#{id}.
 	SKLedgerPrefix = "CONSENT#"

@@ -45,6 +45,8 @@ func runRQSuite(t *testing.T, open func(t *testing.T) rqStore) {
 		{"Idempotency", testRQIdempotency},
 		{"Retention", testRQRetention},
 		{"Retry", testRQRetry},
+		{"Systems", testRQSystems},
+		{"RetryRequeuesDeliveries", testRQRetryDeliveries},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newRQEnv(t, open(t))) })
 	}

@@ -4,12 +4,15 @@
 package rightsfn
 
 import (
+	"context"
+
 	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/fulfilment"
 	"github.com/example/gdpr/internal/handlers/requeststream"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/rights"
+	"github.com/example/gdpr/internal/sites"
 	"github.com/example/gdpr/internal/tenant"
 )
 
@@ -25,7 +28,18 @@ func New(p *ports.Ports) requeststream.Handler {
 		Consent:  consent.New(consent.Config{Table: p.Table, Clock: p.Clock, Secrets: p.Secrets, Tenants: tenants}),
 		Requests: requests,
 		Objects:  p.Objects,
+		External: []rights.Step{sitesStep(sites.New(p.Table, p.Clock, p.Secrets, p.Local, p.Log))},
 	}
 	runner := fulfilment.Runner{Requests: requests, Work: svc.Work, Log: p.Log}
 	return requeststream.New(runner.Run, p.Log)
+}
+
+// sitesStep tells the tenant's marketplace sites, and waits (parked, see fulfilment.Waiting)
+// until each confirmed: the deliveries job wakes the request when the last one settles.
+func sitesStep(st *sites.Service) rights.Step {
+	return rights.Step{
+		Name:    "sites",
+		Do:      st.Deliver,
+		Systems: func(ctx context.Context, r dsr.Request) ([]string, error) { return st.Told(ctx, r.Tenant, r.ID) },
+	}
 }

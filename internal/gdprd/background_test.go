@@ -21,6 +21,8 @@ func TestSweep(t *testing.T) {
 		set, err := handlers.All(p)
 		if err == nil {
 			set.Stream = map[string]handlers.StreamHandler{}
+	// Built without its stream functions, so that no one reads the feed.
+			clear(set.Stream)
 		}
 		return set, err
 	}

@@ -155,10 +155,10 @@ func TestFunctions(t *testing.T) {
 	if !slices.Equal(ids, want) {
 		t.Fatalf("functions %v, want %v", ids, want)
 	}
-	if got, want := fns[5].Timeout, 300*time.Second; got != want {
+	if got, want := fns[6].Timeout, 300*time.Second; got != want {
 		t.Errorf("RetentionFunction timeout %v, want %v (its own, over Globals)", got, want)
 	}
-	if got, want := fns[3].Timeout, 5*time.Second; got != want {
+	if got, want := fns[4].Timeout, 5*time.Second; got != want {
 		t.Errorf("MetaFunction timeout %v, want %v", got, want)
 	}
 }

@@ -22,6 +22,9 @@ const (
 	EnvKMSKey    = "KMS_KEY_ID" // optional: the bucket's default key otherwise
 	EnvSender    = "SENDER_EMAIL"
 	EnvSecretARN = "GDPR_SECRET_ARN"
+	// EnvPublicURL is optional: the base URL of the API that emailed links start with
+	// (ExportFunction's download links).
+	EnvPublicURL = "PUBLIC_BASE_URL"
 )
 
 // Adapter is one port built on AWS.
@@ -63,7 +66,7 @@ func Open(env func(string) string, adapters ...Adapter) (*Home, error) {
 
 // Ports builds the adapters, with clk and log. The SDK's configuration is loaded then.
 func (h *Home) Ports(ctx context.Context, clk clock.Clock, log *slog.Logger) (*ports.Ports, error) {
-	p := &ports.Ports{Clock: clk, Log: log}
+	p := &ports.Ports{Clock: clk, Log: log, PublicURL: h.env.Get(EnvPublicURL)}
 	for _, a := range h.adapters {
 		if err := a.Build(ctx, h.env, p); err != nil {
 			return nil, err

@@ -2,9 +2,12 @@ package gdprd
 
 import (
 	"github.com/example/gdpr/internal/handlers/consentapi"
+	"github.com/example/gdpr/internal/handlers/deliveriesjob"
+	"github.com/example/gdpr/internal/handlers/exportfn"
 	"github.com/example/gdpr/internal/handlers/metaapi"
 	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/handlers/retentionjob"
+	"github.com/example/gdpr/internal/handlers/rightsfn"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/lambdamain"
 	"github.com/example/gdpr/internal/ports"
@@ -18,6 +21,9 @@ var Functions = []Function{
 	HTTP("ConsentFunction", consentapi.New),
 	HTTP("RequestsFunction", requestsapi.New),
 	Schedule("RetentionFunction", retentionjob.New),
+	Schedule("DeliveriesFunction", deliveriesjob.New),
+	Stream("ExportFunction", exportfn.New),
+	Stream("RightsFunction", rightsfn.New),
 }
 
 // Function is one function gdprd can run: its logical id in template.yaml and the builder of

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/example/gdpr/internal/gdprd"
+	"github.com/example/gdpr/internal/lambdamain"
+	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/tenant"
 )
 
@@ -147,4 +149,36 @@ func credentials(t testing.TB, dir string) tenant.Keys {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// withoutStreams is every function but the stream-triggered ones: nothing acts on the change
+// feed, so tests of the states before fulfilment see them stay.
+func withoutStreams() []gdprd.Function {
+	var fns []gdprd.Function
+	for _, f := range gdprd.Functions {
+		if f.Stream == nil {
+			fns = append(fns, f)
+		}
+	}
+	return fns
+}
+
+// onPorts is every function, each built on the ports change makes of the server's.
+func onPorts(change func(p ports.Ports) ports.Ports) []gdprd.Function {
+	fns := make([]gdprd.Function, len(gdprd.Functions))
+	for i, f := range gdprd.Functions {
+		switch {
+		case f.HTTP != nil:
+			build := f.HTTP
+			f.HTTP = func(p *ports.Ports) (lambdamain.HTTPHandler, error) { q := change(*p); return build(&q) }
+		case f.Stream != nil:
+			build := f.Stream
+			f.Stream = func(p *ports.Ports) (lambdamain.StreamHandler, error) { q := change(*p); return build(&q) }
+		case f.Schedule != nil:
+			build := f.Schedule
+			f.Schedule = func(p *ports.Ports) (lambdamain.ScheduleHandler, error) { q := change(*p); return build(&q) }
+		}
+		fns[i] = f
+	}
+	return fns
 }

@@ -29,8 +29,21 @@ const EnvCreateTable = "GDPR_CREATE_TABLE"
 // when env sets TABLE_NAME, the embedded ones under dataDir otherwise. Against AWS or an
 // emulator, the master secret is read from the secret GDPR_SECRET_ARN names, or, without it,
 // is the local one in dataDir, so that one data folder's keys keep working whichever engine
-// holds the data.
+// holds the data. Either way the ports are the local server's (Ports.Local), and links point
+// at baseURL unless PUBLIC_BASE_URL says otherwise.
 func Open(ctx context.Context, env func(string) string, dataDir, baseURL string, clk clock.Clock, log *slog.Logger) (*ports.Ports, error) {
+	p, err := open(ctx, env, dataDir, baseURL, clk, log)
+	if err != nil {
+		return nil, err
+	}
+	p.Local = true
+	if p.PublicURL == "" {
+		p.PublicURL = baseURL
+	}
+	return p, nil
+}
+
+func open(ctx context.Context, env func(string) string, dataDir, baseURL string, clk clock.Clock, log *slog.Logger) (*ports.Ports, error) {
 	if env(awsports.EnvTable) == "" {
 		return local(dataDir, clk, baseURL, log, env(awsports.EnvSender))
 	}

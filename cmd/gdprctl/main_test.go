@@ -300,3 +300,48 @@ func TestRequestsListOverdue(t *testing.T) {
 		t.Fatalf("--overdue = %+v, want the erasure", pg.Items)
 	}
 }
+
+func TestSystems(t *testing.T) {
+	dir := t.TempDir()
+	var keys tenant.Keys
+	mustCtl(t, dir, &keys, "tenant", "create", "shop")
+	var added struct {
+		ID     string   `json:"id"`
+		Name   string   `json:"name"`
+		URL    string   `json:"url"`
+		Events []string `json:"events"`
+		Secret string   `json:"secret"`
+	}
+	// The local store takes a site on this machine.
+	mustCtl(t, dir, &added, "systems", "add", "shop", "--name", "local shop", "--url", "http://127.0.0.1:8080/hook", "--events", "erasure,restriction")
+	if added.ID == "" || len(added.Secret) != len("whsec_")+44 || len(added.Events) != 2 {
+		t.Fatalf("systems add = %+v", added)
+	}
+	if _, err := ctl(t, dir, "systems", "add", "shop", "--name", "x", "--url", "http://10.0.0.1:80/"); err == nil {
+		t.Fatal("a private address was registered")
+	}
+	var list struct {
+		Items []map[string]any `json:"items"`
+	}
+	out, err := ctl(t, dir, "systems", "list", "shop")
+	if err != nil || bytes.Contains(out, []byte("whsec_")) {
+		t.Fatalf("systems list = %s, %v", out, err)
+	}
+	json.Unmarshal(out, &list)
+	if len(list.Items) != 1 || list.Items[0]["id"] != added.ID {
+		t.Fatalf("systems list = %s", out)
+	}
+	var rotated struct{ Secret string }
+	mustCtl(t, dir, &rotated, "systems", "rotate", "shop", added.ID)
+	if rotated.Secret == "" || rotated.Secret == added.Secret {
+		t.Fatalf("systems rotate = %+v", rotated)
+	}
+	var removed map[string]string
+	mustCtl(t, dir, &removed, "systems", "remove", "shop", added.ID)
+	if _, err := ctl(t, dir, "systems", "remove", "shop", added.ID); err == nil {
+		t.Fatal("a removed system was removed again")
+	}
+	if _, err := ctl(t, dir, "systems", "list", "nobody"); err == nil {
+		t.Fatal("systems of an unknown tenant listed")
+	}
+}

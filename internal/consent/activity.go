@@ -3,6 +3,7 @@ package consent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -97,7 +98,7 @@ func (s *Service) Inactive(reqs Requests, dsrDone string) expiry.Handoff {
 			return "", err
 		}
 		done := ""
-		err = s.retry(ctx, func() error {
+		err = table.Retry(ctx, func() error {
 			st, version, err := s.state(ctx, tenantID, subjectID)
 			if errors.Is(err, ErrNotFound) || err == nil && (st.Erased || st.XPK == "") {
 				return nil // erased, or handled since
@@ -134,7 +135,7 @@ func (s *Service) Inactive(reqs Requests, dsrDone string) expiry.Handoff {
 				return err
 			}
 			if err := s.table.Put(ctx, it, table.VersionIs(version)); errors.Is(err, table.ErrConflict) {
-				return errRetry
+				return fmt.Errorf("%w: %w", table.ErrRetry, err)
 			} else if err != nil {
 				return err
 			}

@@ -19,7 +19,7 @@ const (
 	CodeMarketingObjected    = "marketing_objected"
 	CodeConsentRequired      = "consent_required"
 	CodeProcessingRestricted = "processing_restricted"
-	CodeEmailInUse           = "email_in_use"
+	CodeEmailInUse           = subject.CodeEmailInUse
 )
 
 var (
@@ -32,7 +32,7 @@ var (
 	// ErrProcessingRestricted refuses new subject data while processing is restricted (Art. 18).
 	ErrProcessingRestricted = apperr.New(apperr.Locked, CodeProcessingRestricted, "The subject's processing is restricted; nothing was stored.")
 	// ErrEmailInUse refuses an email that another subject of the tenant holds.
-	ErrEmailInUse = apperr.New(apperr.Conflict, CodeEmailInUse, "Another subject of this tenant has this email address; nothing was stored.")
+	ErrEmailInUse = subject.ErrEmailInUse
 )
 
 // consentRequired refuses processing that needs a purpose the subject has not granted.

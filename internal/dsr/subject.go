@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/subject"
 )
 
@@ -20,40 +19,18 @@ func (s *Service) recentlyClosed(r Request) bool {
 	return r.CompletedAt != nil && s.Clock.Now().Before(r.CompletedAt.Add(ClosedStatusTTL))
 }
 
-// subjectPage is how many audit entries OfSubject reads per query.
-const subjectPage = 1000
-
 // OfSubject calls fn with every request about the subject, oldest received first, and stops
 // at fn's first error.
 //
-// Requests are found without a Scan and without an index of their own: every request about a
-// known subject is audited under the subject's pseudonym from its receipt on, and the audit
-// trail's subject index (GSI1) lists those entries. So the cost is one query per 1,000 audit
-// entries of the subject plus one read per request; the request ids held at once are the
-// subject's requests, a handful.
+// Requests are found by SubjectRequests, without a Scan: one query per 1,000 audit entries
+// of the subject plus one read per request.
 func (s *Service) OfSubject(ctx context.Context, tenantID, subjectID string, fn func(Request) error) error {
 	if subject.ValidateID(subjectID) != nil {
 		return nil
 	}
-	log := s.audit()
-	f := audit.Filter{Subject: subject.Pseudonym(s.Secrets, tenantID, subjectID), Limit: subjectPage}
-	seen := map[string]bool{}
-	var ids []string
-	for {
-		entries, next, err := log.List(ctx, tenantID, f)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			if e.RequestID != "" && !seen[e.RequestID] {
-				seen[e.RequestID] = true
-				ids = append(ids, e.RequestID)
-			}
-		}
-		if next == "" {
-			break
-		}
-		f.Cursor = next
+	ids, err := s.SubjectRequests(ctx, tenantID, subject.Pseudonym(s.Secrets, tenantID, subjectID))
+	if err != nil {
+		return err
 	}
 	reqs := make([]Request, 0, len(ids))
 	for _, id := range ids {

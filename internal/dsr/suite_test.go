@@ -40,6 +40,7 @@ func runSuite(t *testing.T, open func(t *testing.T) store) {
 		{"Extend", testExtend},
 		{"ExtendRefused", testExtendRefused},
 		{"Reject", testReject},
+		{"Anonymize", testAnonymize},
 		{"Transitions", testTransitions},
 		{"RateLimits", testRateLimits},
 		{"List", testList},
@@ -58,6 +59,7 @@ func runSuite(t *testing.T, open func(t *testing.T) store) {
 		{"RemindersExtended", testRemindersExtended},
 		{"ReminderMailFails", testReminderMailFails},
 		{"RemindersOverlap", testRemindersOverlap},
+		{"Wait", testWait},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newEnv(t, open(t))) })
 	}

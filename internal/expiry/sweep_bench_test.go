@@ -9,7 +9,7 @@ import (
 	"github.com/example/gdpr/internal/expiry"
 	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
-	"github.com/example/gdpr/internal/tablecount"
+	"github.com/example/gdpr/internal/table/tabletest/tablecount"
 )
 
 // BenchmarkSweep measures one retention sweep of a tenant over 10,000 and 1,000,000 live

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,6 +26,7 @@ import (
 	"github.com/example/gdpr/internal/export"
 	"github.com/example/gdpr/internal/files"
 	"github.com/example/gdpr/internal/mail"
+	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/sqlite"
 	"github.com/example/gdpr/internal/subject"
@@ -74,6 +76,8 @@ func BenchmarkExport(b *testing.B) {
 			b.Fatalf("rows: export %d, zip %d, want %d", exp.rows, zipped.rows, rows)
 		}
 		ratio := zipped.seconds / exp.seconds
+		b.Logf("export: %d rows in %.2f s (%.2f s CPU), %.1f MiB, peak RSS %.1f MiB; plain zip: %.2f s (%.2f s CPU), peak RSS %.1f MiB",
+			exp.rows, exp.seconds, exp.cpu, float64(exp.bytes)/(1<<20), float64(exp.hwm)/(1<<20), zipped.seconds, zipped.cpu, float64(zipped.hwm)/(1<<20))
 		b.ReportMetric(float64(exp.hwm)/(1<<20), "export-peak-MiB")
 		b.ReportMetric(float64(zipped.hwm)/(1<<20), "zip-peak-MiB")
 		b.ReportMetric(float64(rows)/exp.seconds, "export-rows/s")
@@ -103,7 +107,7 @@ func seedBench(b *testing.B, path string, rows int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := benchWorld(b, t)
+	w := benchWorld(t)
 	if _, _, err := (tenant.Store{Table: t, Clock: clock.System{}}).Create(ctx, benchTenant); err != nil {
 		b.Fatal(err)
 	}
@@ -184,11 +188,9 @@ type discard struct{}
 
 func (discard) Send(context.Context, mail.Message) (string, error) { return "m", nil }
 
-func benchWorld(tb testing.TB, t table.Table) benchServices {
+func benchWorld(t table.Table) benchServices {
 	master, err := secrets.New(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	must(err)
 	tenants := tenant.Store{Table: t, Clock: clock.System{}}
 	return benchServices{
 		consent:  consent.New(consent.Config{Table: t, Clock: clock.System{}, Secrets: master, Tenants: tenants}),
@@ -211,12 +213,12 @@ func (r childResult) best(o childResult) childResult {
 	return r
 }
 
-// envChild names the mode, store and folder of a child run of TestBenchChild.
+// envChild names the mode, store and folder of a child process (see TestMain).
 const envChild = "GDPR_EXPORT_BENCH_CHILD"
 
 func runChild(b *testing.B, mode, db, dir string) childResult {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchChild$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), envChild+"="+mode+"|"+db+"|"+dir)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -235,77 +237,82 @@ func runChild(b *testing.B, mode, db, dir string) childResult {
 	return childResult{}
 }
 
-// TestBenchChild is BenchmarkExport's child process; run alone, it has nothing to do.
-func TestBenchChild(t *testing.T) {
-	spec := os.Getenv(envChild)
-	if spec == "" {
-		t.Skip("run by BenchmarkExport only")
+// TestMain runs the package's tests, or, in a child process of BenchmarkExport, one side of
+// the benchmark.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(envChild); spec != "" {
+		benchChild(spec)
+		return
 	}
+	os.Exit(m.Run())
+}
+
+// must stops a benchmark child at its first error.
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench child:", err)
+		os.Exit(1)
+	}
+}
+
+// benchChild runs one side of BenchmarkExport and prints its RESULT line.
+func benchChild(spec string) {
 	parts := strings.Split(spec, "|")
 	mode, path, dir := parts[0], parts[1], parts[2]
 	ctx := context.Background()
-	db, err := sqlite.Open(path, tabletest.Def(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, err := sqlite.Open(path, ports.TableDef())
+	must(err)
 	defer db.Close()
 	var rows, size int64
 	began := time.Now()
 	switch mode {
 	case "export":
-		w := benchWorld(t, db)
+		w := benchWorld(db)
 		var r dsr.Request
-		if err := w.requests.OfSubject(ctx, benchTenant, benchSubject, func(x dsr.Request) error { r = x; return nil }); err != nil || r.ID == "" {
-			t.Fatalf("no request: %v", err)
-		}
+		must(w.requests.OfSubject(ctx, benchTenant, benchSubject, func(x dsr.Request) error { r = x; return nil }))
 		ten, err := (tenant.Store{Table: db, Clock: clock.System{}}).Get(ctx, benchTenant)
-		if err != nil {
-			t.Fatal(err)
-		}
+		must(err)
 		st, err := files.New(filepath.Join(dir, "objects"), "http://127.0.0.1:1", make([]byte, 32), clock.System{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		must(err)
 		b := &export.Builder{Consent: w.consent, Requests: w.requests, Clock: clock.System{}}
 		held, n, err := b.Store(ctx, st, ten, r)
-		if err != nil {
-			t.Fatal(err)
-		}
+		must(err)
 		rows, size = held["devices"], n
 	case "zip":
-		rows, size = plainZip(t, db, filepath.Join(dir, "plain.zip"))
+		rows, size, err = plainZip(db, filepath.Join(dir, "plain.zip"))
+		must(err)
 	default:
-		t.Fatalf("mode %q", mode)
+		must(fmt.Errorf("mode %q", mode))
 	}
 	secs := time.Since(began).Seconds()
 	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
+	must(syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	fmt.Printf("RESULT %d %d %d %f %f\n", rows, size, peakRSS(t), secs, cpu)
+	hwm, err := peakRSS()
+	must(err)
+	fmt.Printf("RESULT %d %d %d %f %f\n", rows, size, hwm, secs, cpu)
 }
 
 // plainZip reads the subject's device rows a page at a time, as the export does, and writes
 // each stored item's JSON as one line of one compressed file in a ZIP: the least an export
 // of those rows can cost.
-func plainZip(t *testing.T, db table.Table, path string) (rows, size int64) {
+func plainZip(db table.Table, path string) (rows, size int64, err error) {
 	f, err := os.Create(path)
 	if err != nil {
-		t.Fatal(err)
+		return 0, 0, err
 	}
 	defer f.Close()
 	z := zip.NewWriter(f)
 	w, err := z.Create("devices.jsonl")
 	if err != nil {
-		t.Fatal(err)
+		return 0, 0, err
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	q := table.Query{PK: subject.PK(benchTenant, benchSubject), Prefix: subject.SKDevicePrefix, Limit: consent.ExportPage}
 	for {
 		page, err := db.Query(context.Background(), q)
 		if err != nil {
-			t.Fatal(err)
+			return 0, 0, err
 		}
 		for _, it := range page.Items {
 			bw.Write(it.Data)
@@ -317,34 +324,27 @@ func plainZip(t *testing.T, db table.Table, path string) (rows, size int64) {
 		}
 		q.Cursor = page.Next
 	}
-	if err := bw.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := z.Close(); err != nil {
-		t.Fatal(err)
+	if err := errors.Join(bw.Flush(), z.Close()); err != nil {
+		return 0, 0, err
 	}
 	st, err := f.Stat()
 	if err != nil {
-		t.Fatal(err)
+		return 0, 0, err
 	}
-	return rows, st.Size()
+	return rows, st.Size(), nil
 }
 
 // peakRSS is the process's peak resident set (VmHWM in /proc/self/status), in bytes.
-func peakRSS(t *testing.T) int64 {
+func peakRSS() (int64, error) {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	for line := range strings.Lines(string(b)) {
 		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
+			return kb << 10, err
 		}
 	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	return 0, errors.New("no VmHWM in /proc/self/status")
 }

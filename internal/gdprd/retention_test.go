@@ -25,7 +25,7 @@ import (
 // requests here (withoutStreams), so that requests stay unanswered as long as the flow needs.
 
 func TestFlowRetention(t *testing.T) {
-	s := start(t, gdprd.Config{Build: withoutStreams})
+	s := start(t, gdprd.Config{Functions: withoutStreams()})
 	retentionFlow(t, s, localClient(t, s), true)
 }
 
@@ -35,7 +35,7 @@ func TestAWSFlowRetention(t *testing.T) {
 	t.Setenv("AWS_ENDPOINT_URL_SES", mailer.Endpoint)
 	vars["AWS_ENDPOINT_URL_SES"] = mailer.Endpoint
 	dir := t.TempDir()
-	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars), Build: withoutStreams})
+	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars), Functions: withoutStreams()})
 	// moto restores a snapshot of the table when a transaction is cancelled, so overlapping
 	// runs are tested on SQLite (and in dsr's suite) only.
 	retentionFlow(t, s, client{url: s.URL(), keys: credentials(t, dir), mail: sesMail(mailer)}, false)

@@ -386,32 +386,31 @@ func (s Settings) changed(next Settings) ([]string, error) {
 // (dpo_email) are personal data.
 const ActionSettingsChanged = "tenant.settings_changed"
 
-// patchAttempts bounds how often PatchSettings reads again after a concurrent write.
-const patchAttempts = 10
-
 // PatchSettings applies a merge patch (see Settings.Patch) to a tenant's settings. The write
 // is conditional on the version read, and an audit entry naming the settings changed is
 // committed with it, by actor; when another write came first, the patch is applied again to
-// what that write left, so concurrent patches lose nothing. A patch that changes nothing
-// writes nothing. Other processes see the change within CacheTTL.
+// what that write left (table.Retry), so concurrent patches lose nothing. A patch that
+// changes nothing writes nothing. Other processes see the change within CacheTTL.
 // Errors: ErrNotFound, invalid_json, invalid_settings.
 func (s Store) PatchSettings(ctx context.Context, id, actor string, patch []byte) (Settings, error) {
 	if ValidateID(id) != nil {
 		return Settings{}, ErrNotFound
 	}
-	for range patchAttempts {
+	var out Settings
+	err := table.Retry(ctx, func() error {
 		it, t, err := s.read(ctx, id)
 		if err != nil {
-			return Settings{}, err
+			return err
 		}
 		next, changed, err := t.Settings.Patch(patch)
 		if err != nil || len(changed) == 0 {
-			return next, err
+			out = next
+			return err
 		}
 		t.Settings = next
 		item, err := table.NewItem(it.Key, it.Version, t)
 		if err != nil {
-			return Settings{}, err
+			return err
 		}
 		ws, err := audit.Log{Table: s.Table}.Append(ctx, id, s.Clock.Now(), audit.Event{
 			Actor:  actor,
@@ -419,16 +418,17 @@ func (s Store) PatchSettings(ctx context.Context, id, actor string, patch []byte
 			Detail: map[string]string{"settings": strings.Join(changed, ",")},
 		})
 		if err != nil {
-			return Settings{}, err
+			return err
 		}
 		err = s.Table.Transact(ctx, append([]table.Write{table.Put(item, table.VersionIs(it.Version))}, ws...))
 		if errors.Is(err, table.ErrConflict) {
-			continue
+			return fmt.Errorf("tenant: settings of %s: %w", id, table.ErrRetry)
 		}
-		if err != nil {
-			return Settings{}, err
-		}
-		return next, nil
+		out = next
+		return err
+	})
+	if err != nil {
+		return Settings{}, err
 	}
-	return Settings{}, fmt.Errorf("tenant: settings of %s: %d conflicting writes in a row", id, patchAttempts)
+	return out, nil
 }

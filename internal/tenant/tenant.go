@@ -159,7 +159,8 @@ func ValidateID(id string) error {
 	return nil
 }
 
-// Roles of keys.
+// Roles of keys: the second part of a key (gk_{role}_...) and what the HTTP layer checks a
+// route's access against. The one definition of their names.
 const (
 	RoleSite  = "site"
 	RoleAdmin = "admin"
@@ -246,7 +247,7 @@ func newKeys(id string, now time.Time) (Keys, []table.Write, error) {
 // newKey returns "gk_<role>_<tenant>_<256 random bits>". The prefix lets secret scanners
 // spot leaked keys and lets the service find the tenant without a global index.
 func newKey(role, id string) string {
-	return "gk_" + role + "_" + id + "_" + base64.RawURLEncoding.EncodeToString(secrets.Random(32))
+	return secrets.NewID("gk_"+role+"_"+id+"_", secrets.TokenBytes)
 }
 
 // hashKey is SHA-256: keys carry 256 random bits, so a fast hash is safe and a lookup by

@@ -1,6 +1,6 @@
 // Package requestsapi is RequestsFunction: data subject requests (intake, verification,
-// status, the operator's queue and actions), the audit trail and the tenant's settings
-// (package tenantapi), over HTTP.
+// status, the operator's queue and actions), the audit trail and the registry of marketplace
+// sites (package systemsapi), over HTTP.
 package requestsapi
 
 import (
@@ -17,9 +17,11 @@ import (
 	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/export"
+	"github.com/example/gdpr/internal/handlers/systemsapi"
 	"github.com/example/gdpr/internal/handlers/tenantapi"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/sites"
 	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -28,29 +30,34 @@ import (
 func New(p *ports.Ports) (*httpapi.API, error) {
 	store := tenant.Store{Table: p.Table, Clock: p.Clock}
 	tenants := tenant.NewCache(store, p.Clock)
-	h := requests{svc: dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets), audit: audit.Log{Table: p.Table}, p: p,
+	// This function never calls a site: its sites service registers them and reads and
+	// re-queues deliveries.
+	st := sites.New(p.Table, p.Clock, p.Secrets, p.Local, p.Log)
+	h := requests{svc: dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets), audit: audit.Log{Table: p.Table}, sites: st, p: p,
 		exports: export.Records{Table: p.Table, Clock: p.Clock}}
-	return httpapi.FromPorts(p, tenants,
-		httpapi.Route{Key: "POST /v1/public/{tenant}/requests", Access: httpapi.Public, Handle: h.submitPublic},
-		httpapi.Route{Key: "POST /v1/public/{tenant}/requests/{id}/verify", Access: httpapi.Public, Handle: h.verify},
-		httpapi.Route{Key: "GET /v1/public/{tenant}/requests/{id}", Access: httpapi.Public, Handle: h.status},
-		httpapi.Route{Key: "GET /v1/public/{tenant}/requests/{id}/export", Access: httpapi.Public, Handle: h.download},
-		httpapi.Route{Key: "POST /v1/requests", Access: httpapi.Site, Handle: h.submitSite},
-		httpapi.Route{Key: "GET /v1/requests", Access: httpapi.Admin, Handle: h.list},
-		httpapi.Route{Key: "GET /v1/requests/{id}", Access: httpapi.Admin, Handle: h.get},
-		httpapi.Route{Key: "POST /v1/requests/{id}/extend", Access: httpapi.Admin, Handle: h.extend},
-		httpapi.Route{Key: "POST /v1/requests/{id}/reject", Access: httpapi.Admin, Handle: h.reject},
-		httpapi.Route{Key: "POST /v1/requests/{id}/retry", Access: httpapi.Admin, Handle: h.retry},
-		httpapi.Route{Key: "GET /v1/audit", Access: httpapi.Admin, Handle: h.auditList},
-		httpapi.Route{Key: "GET /v1/audit/verify", Access: httpapi.Admin, Handle: h.auditVerify},
+	routes := []httpapi.Route{
+		{Key: "POST /v1/public/{tenant}/requests", Access: httpapi.Public, Handle: h.submitPublic},
+		{Key: "POST /v1/public/{tenant}/requests/{id}/verify", Access: httpapi.Public, Handle: h.verify},
+		{Key: "GET /v1/public/{tenant}/requests/{id}", Access: httpapi.Public, Handle: h.status},
+		{Key: "GET /v1/public/{tenant}/requests/{id}/export", Access: httpapi.Public, Handle: h.download},
+		{Key: "POST /v1/requests", Access: httpapi.Site, Handle: h.submitSite},
+		{Key: "GET /v1/requests", Access: httpapi.Admin, Handle: h.list},
+		{Key: "GET /v1/requests/{id}", Access: httpapi.Admin, Handle: h.get},
+		{Key: "POST /v1/requests/{id}/extend", Access: httpapi.Admin, Handle: h.extend},
+		{Key: "POST /v1/requests/{id}/reject", Access: httpapi.Admin, Handle: h.reject},
+		{Key: "POST /v1/requests/{id}/retry", Access: httpapi.Admin, Handle: h.retry},
+		{Key: "GET /v1/audit", Access: httpapi.Admin, Handle: h.auditList},
+		{Key: "GET /v1/audit/verify", Access: httpapi.Admin, Handle: h.auditVerify},
 		tenantapi.Get(store),
 		tenantapi.Patch(store),
-	), nil
+	}
+	return httpapi.FromPorts(p, tenants, append(routes, systemsapi.Routes(st)...)...), nil
 }
 
 type requests struct {
 	svc     *dsr.Service
 	audit   audit.Log
+	sites   *sites.Service
 	p       *ports.Ports
 	exports export.Records
 }
@@ -92,6 +99,10 @@ type record struct {
 	Failure         string             `json:"failure,omitempty"`
 	Attempts        int                `json:"attempts,omitempty"`
 	Timeline        []dsr.Event        `json:"timeline"`
+	// Deliveries are the marketplace sites told of the request (erasure, rectification,
+	// restriction), each with its state: [] when none, absent from the answers of extend
+	// and reject (which do not read them).
+	Deliveries []sites.Delivery `json:"deliveries,omitzero"`
 }
 
 // publicStatus is what the subject reads with the request's access token.
@@ -289,7 +300,17 @@ func (h requests) get(ctx context.Context, r *httpapi.Request) (httpapi.Response
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return httpapi.JSON(http.StatusOK, recordOf(req))
+	return h.answer(ctx, req)
+}
+
+// answer is the full record of req with its deliveries.
+func (h requests) answer(ctx context.Context, req dsr.Request) (httpapi.Response, error) {
+	rec := recordOf(req)
+	var err error
+	if rec.Deliveries, err = h.sites.Deliveries(ctx, req.Tenant, req.ID); err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, rec)
 }
 
 // extendBody is the body of the extend route.
@@ -373,16 +394,27 @@ func actor(r *httpapi.Request) string {
 	return audit.ActorSite
 }
 
-// retry takes a failed request back to processing: fulfilment starts again from the first
-// step not done.
+// retry takes a failed request back to processing: its failed deliveries are re-queued
+// first (the sites' step then finds them pending, and waits), then fulfilment starts again
+// from the first step not done. A request that is not failed: 409 invalid_transition, and
+// nothing is re-queued.
 func (h requests) retry(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
 	id := r.Path("id")
 	if err := dsr.ValidateID(id); err != nil {
 		return httpapi.Response{}, err
 	}
+	cur, err := h.svc.Get(ctx, r.Tenant, id)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	if cur.Status == dsr.Failed {
+		if _, err := h.sites.Requeue(ctx, r.Tenant, id, actor(r)); err != nil {
+			return httpapi.Response{}, err
+		}
+	}
 	req, err := h.svc.Retry(ctx, r.Tenant, id, actor(r))
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return httpapi.JSON(http.StatusOK, recordOf(req))
+	return h.answer(ctx, req)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/expiry"
 	"github.com/example/gdpr/internal/export"
-	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/idempotency"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -47,7 +47,7 @@ func newReport() Report {
 	return Report{
 		Job:      retentionJob,
 		Finished: true,
-		Deleted: map[string]int{consent.KindDevices: 0, export.KindExports: 0, httpapi.KindIdempotency: 0,
+		Deleted: map[string]int{consent.KindDevices: 0, export.KindExports: 0, idempotency.Kind: 0,
 			dsr.KindRateLimit: 0, dsr.KindCodes: 0},
 		Expired:   map[string]int{dsr.KindRequests: 0},
 		Deadlines: map[string]int{dsr.DoneReminder: 0, dsr.DoneOverdue: 0, dsr.DoneInactive: 0},
@@ -59,7 +59,7 @@ func newReport() Report {
 // expired exports to their owners. A tenant that fails does not stop the others; the run then
 // fails, so the schedule retries it (every step is idempotent). A run that nears its deadline
 // stops, answers what it did with finished false, and the next goes on.
-func New(p *ports.Ports) Handler {
+func New(p *ports.Ports) (Handler, error) {
 	store := tenant.Store{Table: p.Table, Clock: p.Clock}
 	tenants := tenant.NewCache(store, p.Clock)
 	svc := dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets)
@@ -68,7 +68,7 @@ func New(p *ports.Ports) Handler {
 	owners[export.KindExports] = export.Records{Table: p.Table, Clock: p.Clock}.Expire(p.Objects)
 	owners[consent.KindInactive] = subjects.Inactive(svc, dsr.DoneInactive)
 	sweeper := expiry.Sweeper{Table: p.Table, Deadlines: svc.Deadlines(), Owners: owners}
-	return func(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
+	job := func(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
 		var in struct {
 			Job string `json:"job"`
 		}
@@ -115,6 +115,7 @@ func New(p *ports.Ports) Handler {
 		}
 		return json.Marshal(rep)
 	}
+	return job, nil
 }
 
 func add(to, from map[string]int) {

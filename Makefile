@@ -8,7 +8,7 @@ SHELL := bash
 
 # Every AWS::Serverless::Function in template.yaml; a test keeps this list and the template in
 # step. A function's package is functions/<logical id without "Function", in lower case>.
-FUNCTIONS := ConsentFunction DeliveriesFunction ExportFunction MetaFunction RequestsFunction RetentionFunction RightsFunction
+FUNCTIONS := BouncesFunction ConsentFunction DeliveriesFunction ExportFunction MetaFunction RequestsFunction RetentionFunction RightsFunction
 folder = functions/$(shell echo '$(patsubst %Function,%,$(1))' | tr '[:upper:]' '[:lower:]')
 
 # How AWS wants a Go function: a static linux/arm64 `bootstrap` for provided.al2023, without
@@ -33,7 +33,7 @@ test: lint
 fuzz:
 	./infra/fuzz.sh $(FUZZTIME)
 
-## lint: gofmt -s, go vet, staticcheck (pinned in go.mod as a tool), go.mod tidy, cfn-lint (required under CI=true)
+## lint: gofmt -s, go vet, staticcheck (pinned in go.mod as a tool), go.mod tidy, cfn-lint on the template and on its SAM translation (required under CI=true)
 lint:
 	@unformatted=$$(gofmt -s -l .); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt -s needed on:"; echo "$$unformatted"; exit 1; fi
@@ -42,6 +42,9 @@ lint:
 	go mod tidy -diff
 	@if command -v cfn-lint >/dev/null; then \
 		echo "cfn-lint template.yaml"; cfn-lint template.yaml; \
+		translated=$$(mktemp --suffix=.json); trap 'rm -f "$$translated"' EXIT; \
+		echo "cfn-lint on its SAM translation (infra/samtranslate.py)"; \
+		python3 infra/samtranslate.py template.yaml >"$$translated"; cfn-lint "$$translated"; \
 	elif [[ "$${CI:-}" == true ]]; then \
 		echo "cfn-lint not found, and CI=true requires it (pip install cfn-lint)"; exit 1; \
 	else \

@@ -26,7 +26,7 @@ import (
 
 func ctl(t *testing.T, dir string, args ...string) ([]byte, error) {
 	t.Helper()
-	vars := map[string]string{"GDPR_DATA_DIR": dir, "LOG_LEVEL": "ERROR"}
+	vars := map[string]string{"GDPR_DATA_DIR": dir, "AWS_LAMBDA_LOG_LEVEL": "ERROR"}
 	var out bytes.Buffer
 	err := run(context.Background(), args, func(name string) string { return vars[name] }, &out)
 	return out.Bytes(), err

@@ -2,7 +2,7 @@
 // one listener on 127.0.0.1 (`gdprd` or `gdprd serve`), or one function invoked once with
 // an event file (`gdprd invoke -function MetaFunction -event events/meta-health.json`).
 //
-// Settings: PORT (3000), GDPR_DATA_DIR (.local), LOG_LEVEL; TABLE_NAME, BUCKET_NAME,
+// Settings: PORT (3000), GDPR_DATA_DIR (.local), AWS_LAMBDA_LOG_LEVEL; TABLE_NAME, BUCKET_NAME,
 // SENDER_EMAIL and AWS_* select DynamoDB, S3 and SES instead of the embedded adapters, and
 // GDPR_CREATE_TABLE=1 creates the table and bucket in an empty emulator first.
 package main

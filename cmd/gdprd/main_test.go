@@ -44,7 +44,7 @@ func TestSIGTERM(t *testing.T) {
 	t.Setenv("PORT", "0")
 	t.Setenv("GDPR_DATA_DIR", dir)
 	t.Setenv("TABLE_NAME", "")
-	t.Setenv("LOG_LEVEL", "ERROR")
+	t.Setenv("AWS_LAMBDA_LOG_LEVEL", "ERROR")
 	out := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(nil, out) }()

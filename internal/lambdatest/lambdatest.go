@@ -117,7 +117,7 @@ func Start(ctx context.Context, emulator, bootstrap string, env []string) (*Func
 		log:  &syncBuffer{},
 		done: make(chan struct{}),
 	}
-	// --log-level: the emulator would otherwise take LOG_LEVEL, our functions' own setting,
+	// --log-level: the emulator would otherwise take a level from its environment,
 	// and at WARN or above it drops the INIT and REPORT lines the durations come from.
 	f.cmd = exec.Command(emulator, "--log-level", "info",
 		"--runtime-interface-emulator-address", invokeAddr,

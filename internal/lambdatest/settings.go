@@ -17,7 +17,8 @@ var sampleSettings = map[string]string{
 	// The secret itself is read from Secrets Manager on the first invocation: under the
 	// emulator, from the closed endpoint BaseEnv names, so the invocation fails fast.
 	"GDPR_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gdpr-test-AbCdEf",
-	"LOG_LEVEL":       "INFO",
+	// The mail adapter sends through it; under the emulator no mail goes out.
+	"SES_CONFIGURATION_SET": "gdpr-test",
 }
 
 // TemplateFunction returns the function with that logical id from template.yaml.

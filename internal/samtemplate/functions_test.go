@@ -139,8 +139,8 @@ func TestFunctions(t *testing.T) {
 		if got, want := fn.Folder, "functions/"+strings.ToLower(strings.TrimSuffix(fn.LogicalID, "Function")); got != want {
 			t.Errorf("%s: folder %s, want %s", fn.LogicalID, got, want)
 		}
-		if !slices.Contains(fn.Env, "LOG_LEVEL") {
-			t.Errorf("%s: no LOG_LEVEL in %v", fn.LogicalID, fn.Env)
+		if slices.Contains(fn.Env, "LOG_LEVEL") {
+			t.Errorf("%s: LOG_LEVEL in %v: the level is LoggingConfig.ApplicationLogLevel", fn.LogicalID, fn.Env)
 		}
 		if fn.Timeout <= 0 || fn.Timeout > 15*time.Minute {
 			t.Errorf("%s: timeout %v", fn.LogicalID, fn.Timeout)

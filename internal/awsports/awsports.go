@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/example/gdpr/internal/bounces"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/ports"
 )
@@ -21,6 +22,9 @@ const (
 	EnvBucket    = "BUCKET_NAME"
 	EnvKMSKey    = "KMS_KEY_ID" // optional: the bucket's default key otherwise
 	EnvSender    = "SENDER_EMAIL"
+	// EnvConfigurationSet is optional: the SES configuration set every message goes through
+	// (template.yaml's MailConfigurationSet, which publishes bounces).
+	EnvConfigurationSet = "SES_CONFIGURATION_SET"
 	EnvSecretARN = "GDPR_SECRET_ARN"
 	// EnvPublicURL is optional: the base URL of the API that emailed links start with
 	// (ExportFunction's download links).
@@ -72,5 +76,6 @@ func (h *Home) Ports(ctx context.Context, clk clock.Clock, log *slog.Logger) (*p
 			return nil, err
 		}
 	}
+	bounces.Guard(p)
 	return p, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/expiry"
+	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/table"
 )
 
@@ -168,8 +169,10 @@ func (s *Service) Watch(ctx context.Context, tenantID string, k table.Key, now t
 	if err != nil {
 		return "", err
 	}
-	m.To = t.DPOEmail
-	if _, err := s.Mail.Send(ctx, m); err != nil {
+	m.To, m.Tenant = t.DPOEmail, r.Tenant
+	// A DPO address that bounced permanently is not tried again on every run: the notice is
+	// confirmed as if sent (the overdue alarm still fires on the metric).
+	if _, err := s.Mail.Send(ctx, m); err != nil && !errors.Is(err, mail.ErrUndeliverable) {
 		// The claim lapses and a later run sends it.
 		return "", fmt.Errorf("dsr: %s email of request %s: %w", name, r.ID, err)
 	}

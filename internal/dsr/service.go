@@ -424,8 +424,11 @@ func (s *Service) notify(ctx context.Context, r Request, name string, d mailData
 	if err != nil {
 		return Request{}, err
 	}
-	m.To = r.Contact
-	if _, err := s.Mail.Send(ctx, m); err != nil {
+	m.To, m.Tenant = r.Contact, r.Tenant
+	// An address that bounced permanently gets no mail (internal/bounces): the change stands,
+	// and the answer is the same as if the email had gone, so that a caller learns nothing
+	// of the address.
+	if _, err := s.Mail.Send(ctx, m); err != nil && !errors.Is(err, mail.ErrUndeliverable) {
 		return Request{}, fmt.Errorf("dsr: %s email of request %s: %w", name, r.ID, err)
 	}
 	return r, nil

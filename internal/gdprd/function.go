@@ -20,6 +20,9 @@ const (
 	KindHTTP     = "http"
 	KindStream   = "stream"
 	KindSchedule = "schedule"
+	// KindEvent is a function fed by an EventBridge rule (SES's bounce events): gdprd has no
+	// such events, so it runs only through `gdprd invoke` and tests.
+	KindEvent = "event"
 )
 
 // defaultTimeout is Lambda's, for a function template.yaml does not declare.
@@ -76,6 +79,9 @@ func build(fns []Function, p *ports.Ports, tmpl *samtemplate.Template, region st
 		case f.Schedule != nil:
 			kind = KindSchedule
 			h, err = f.Schedule(p)
+		case f.Event != nil:
+			kind = KindEvent
+			h, err = f.Event(p)
 		default:
 			err = errors.New("no builder")
 		}

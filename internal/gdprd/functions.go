@@ -1,6 +1,7 @@
 package gdprd
 
 import (
+	"github.com/example/gdpr/internal/handlers/bouncesfn"
 	"github.com/example/gdpr/internal/handlers/consentapi"
 	"github.com/example/gdpr/internal/handlers/deliveriesjob"
 	"github.com/example/gdpr/internal/handlers/exportfn"
@@ -24,6 +25,7 @@ var Functions = []Function{
 	Schedule("DeliveriesFunction", deliveriesjob.New),
 	Stream("ExportFunction", exportfn.New),
 	Stream("RightsFunction", rightsfn.New),
+	Event("BouncesFunction", bouncesfn.New),
 }
 
 // Function is one function gdprd can run: its logical id in template.yaml and the builder of
@@ -33,6 +35,7 @@ type Function struct {
 	HTTP     func(*ports.Ports) (lambdamain.HTTPHandler, error)
 	Stream   func(*ports.Ports) (lambdamain.StreamHandler, error)
 	Schedule func(*ports.Ports) (lambdamain.ScheduleHandler, error)
+	Event    func(*ports.Ports) (lambdamain.EventHandler, error)
 }
 
 // HTTP is a function behind the HTTP API, built as lambdamain.HTTP builds it.
@@ -54,4 +57,9 @@ func Stream(id string, build func(*ports.Ports) (lambdamain.StreamHandler, error
 // Schedule is a scheduled job (a Schedule or ScheduleV2 event in template.yaml).
 func Schedule(id string, build func(*ports.Ports) (lambdamain.ScheduleHandler, error)) Function {
 	return Function{ID: id, Schedule: build}
+}
+
+// Event is a function fed by an EventBridge rule (an EventBridgeRule event in template.yaml).
+func Event(id string, build func(*ports.Ports) (lambdamain.EventHandler, error)) Function {
+	return Function{ID: id, Event: build}
 }

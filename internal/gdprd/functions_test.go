@@ -29,6 +29,9 @@ func TestFunctionsMatchTemplate(t *testing.T) {
 	for _, s := range tpl.Schedules() {
 		kinds[s.Function] = append(kinds[s.Function], "schedule")
 	}
+	for _, r := range tpl.EventRules() {
+		kinds[r.Function] = append(kinds[r.Function], "event")
+	}
 	listed := map[string]bool{}
 	for _, f := range gdprd.Functions {
 		listed[f.ID] = true
@@ -40,6 +43,8 @@ func TestFunctionsMatchTemplate(t *testing.T) {
 			kind = "stream"
 		case f.Schedule != nil:
 			kind = "schedule"
+		case f.Event != nil:
+			kind = "event"
 		}
 		ks := kinds[f.ID]
 		if len(ks) == 0 {

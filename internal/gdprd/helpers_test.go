@@ -177,6 +177,9 @@ func onPorts(change func(p ports.Ports) ports.Ports) []gdprd.Function {
 		case f.Schedule != nil:
 			build := f.Schedule
 			f.Schedule = func(p *ports.Ports) (lambdamain.ScheduleHandler, error) { q := change(*p); return build(&q) }
+		case f.Event != nil:
+			build := f.Event
+			f.Event = func(p *ports.Ports) (lambdamain.EventHandler, error) { q := change(*p); return build(&q) }
 		}
 		fns[i] = f
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/example/gdpr/internal/awsports"
+	"github.com/example/gdpr/internal/bounces"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/files"
 	"github.com/example/gdpr/internal/outbox"
@@ -66,7 +67,7 @@ func local(dir string, clk clock.Clock, baseURL string, log *slog.Logger, sender
 	if err != nil {
 		return nil, fmt.Errorf("home: %w", err)
 	}
-	return &ports.Ports{
+	p := &ports.Ports{
 		Table:     db,
 		Feed:      db,
 		Objects:   exports,
@@ -76,7 +77,9 @@ func local(dir string, clk clock.Clock, baseURL string, log *slog.Logger, sender
 		Log:       log,
 		PublicURL: baseURL,
 		Close:     db.Close,
-	}, nil
+	}
+	bounces.Guard(p)
+	return p, nil
 }
 
 // LocalSecret returns the master secret kept in dir/secret.key, creating the file (readable

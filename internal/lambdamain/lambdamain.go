@@ -1,5 +1,5 @@
 // Package lambdamain is the whole of a Lambda function's main: one call per kind of trigger
-// (HTTP, Stream, Schedule), naming the function's handler builder and the AWS adapters it
+// (HTTP, Stream, Schedule, Event), naming the function's handler builder and the AWS adapters it
 // needs, e.g.
 //
 //	func main() { lambdamain.HTTP(consentapi.New, dynamo.FromEnv(), secretsmanager.FromEnv()) }
@@ -36,6 +36,13 @@ type StreamHandler = func(context.Context, events.DynamoDBEvent) (events.DynamoD
 // ScheduleHandler is a scheduled job: it gets its schedule's Input and reports what it did.
 type ScheduleHandler = func(context.Context, json.RawMessage) (json.RawMessage, error)
 
+// EventHandler is a function fed by an EventBridge rule (an EventBridgeRule event): it gets
+// the whole event and reports what it did. Lambda invokes it asynchronously.
+type EventHandler = func(context.Context, EventBridgeEvent) (json.RawMessage, error)
+
+// EventBridgeEvent is the envelope EventBridge hands a rule's target.
+type EventBridgeEvent = events.EventBridgeEvent
+
 // HTTP runs an HTTP API function; it does not return.
 func HTTP(build func(*ports.Ports) (*httpapi.API, error), adapters ...awsports.Adapter) {
 	start(func(p *ports.Ports) (HTTPHandler, error) {
@@ -54,6 +61,11 @@ func Stream(build func(*ports.Ports) (StreamHandler, error), adapters ...awsport
 
 // Schedule runs a scheduled job; it does not return.
 func Schedule(build func(*ports.Ports) (ScheduleHandler, error), adapters ...awsports.Adapter) {
+	start(build, adapters)
+}
+
+// Event runs a function fed by an EventBridge rule; it does not return.
+func Event(build func(*ports.Ports) (EventHandler, error), adapters ...awsports.Adapter) {
 	start(build, adapters)
 }
 

@@ -15,7 +15,20 @@ type Message struct {
 	Subject string
 	Text    string
 	HTML    string
+	// Tenant is the tenant the message is sent for, when there is one: SES tags the message
+	// with it, so that a bounce report says whose address bounced (internal/bounces), and
+	// senders refuse an address marked undeliverable in that tenant.
+	Tenant string
 }
+
+// TenantTag is the name of the message tag a transport carries Message.Tenant under (SES
+// hands a message's tags back in its bounce events, which is how a bounce finds its tenant).
+const TenantTag = "tenant"
+
+// ErrUndeliverable is a send refused because the address bounced permanently before
+// (internal/bounces): no mail server would take it, and trying again hurts the sender's
+// reputation. Callers treat it as an answer, not a failure to retry.
+var ErrUndeliverable = errors.New("mail: the recipient's address bounced permanently; not sent")
 
 // Validate refuses messages no mail server would accept. Its errors never quote the address.
 func (m Message) Validate() error {

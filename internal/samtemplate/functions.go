@@ -88,6 +88,16 @@ type StreamTrigger struct {
 	OnFailure string
 }
 
+// EventRule is one EventBridgeRule event: a function EventBridge invokes for the events its
+// pattern matches (SES's bounces). The local server has no such events.
+type EventRule struct {
+	Function string
+	// Name is the event's logical id under the function's Events.
+	Name string
+	// Pattern is the rule's event pattern, as JSON with intrinsics left as they are.
+	Pattern json.RawMessage
+}
+
 // Functions returns every function, sorted by logical id.
 func (t *Template) Functions() []Function { return slices.Clone(t.functions) }
 
@@ -108,6 +118,9 @@ func (t *Template) Schedules() []Schedule { return slices.Clone(t.schedules) }
 
 // StreamTriggers returns every DynamoDB stream trigger, sorted by function and name.
 func (t *Template) StreamTriggers() []StreamTrigger { return slices.Clone(t.streams) }
+
+// EventRules returns every EventBridgeRule event, sorted by function and name.
+func (t *Template) EventRules() []EventRule { return slices.Clone(t.rules) }
 
 // FunctionFolder is the naming rule that ties a logical id to its package and its Makefile
 // target: "ConsentFunction" lives in functions/consent.
@@ -166,6 +179,8 @@ func (t *Template) readFunctions() error {
 				err = t.readSchedule(id, name, ev.Type, &ev.Properties)
 			case "DynamoDB":
 				err = t.readStream(id, name, &ev.Properties)
+			case "EventBridgeRule":
+				err = t.readRule(id, name, &ev.Properties)
 			}
 			if err != nil {
 				return fmt.Errorf("function %s event %s: %w", id, name, err)
@@ -185,6 +200,27 @@ func (t *Template) readFunctions() error {
 	slices.SortFunc(t.streams, func(a, b StreamTrigger) int {
 		return strings.Compare(a.Function+"."+a.Name, b.Function+"."+b.Name)
 	})
+	slices.SortFunc(t.rules, func(a, b EventRule) int {
+		return strings.Compare(a.Function+"."+a.Name, b.Function+"."+b.Name)
+	})
+	return nil
+}
+
+func (t *Template) readRule(fn, name string, props *yaml.Node) error {
+	var p struct {
+		Pattern map[string]any `yaml:"Pattern"`
+	}
+	if err := decodeOptional(props, &p); err != nil {
+		return err
+	}
+	if len(p.Pattern) == 0 {
+		return fmt.Errorf("EventBridgeRule event has no Pattern")
+	}
+	pattern, err := json.Marshal(p.Pattern)
+	if err != nil {
+		return fmt.Errorf("EventBridgeRule pattern: %w", err)
+	}
+	t.rules = append(t.rules, EventRule{Function: fn, Name: name, Pattern: pattern})
 	return nil
 }
 

@@ -25,6 +25,7 @@ type Template struct {
 	routes    []Route
 	schedules []Schedule
 	streams   []StreamTrigger
+	rules     []EventRule
 	// defaultRoute is the $default route, kept apart from routes; nil when there is none.
 	defaultRoute *Route
 }

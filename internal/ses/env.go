@@ -3,14 +3,15 @@ package ses
 import (
 	"context"
 
-	awsses "github.com/aws/aws-sdk-go-v2/service/ses"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
 	"github.com/example/gdpr/internal/awsconfig"
 	"github.com/example/gdpr/internal/awsports"
 	"github.com/example/gdpr/internal/ports"
 )
 
-// FromEnv is the mail port sending from SENDER_EMAIL, for a function's main to declare.
+// FromEnv is the mail port sending from SENDER_EMAIL, through the configuration set
+// SES_CONFIGURATION_SET when it is set, for a function's main to declare.
 func FromEnv() awsports.Adapter {
 	return awsports.Adapter{
 		Settings: []string{awsports.EnvSender},
@@ -19,7 +20,7 @@ func FromEnv() awsports.Adapter {
 			if err != nil {
 				return err
 			}
-			p.Mail = New(awsses.NewFromConfig(cfg), e.Get(awsports.EnvSender), "")
+			p.Mail = New(sesv2.NewFromConfig(cfg), e.Get(awsports.EnvSender), e.Get(awsports.EnvConfigurationSet))
 			return nil
 		},
 	}

@@ -1,5 +1,6 @@
-// Package ses sends email through Amazon SES (API v1): the mail port in AWS. Its errors keep
-// SES's error code and request id but never SES's message, which can quote the recipient.
+// Package ses sends email through Amazon SES (API v2, SendEmail with simple content): the
+// mail port in AWS. Its errors keep SES's error code and request id but never SES's message,
+// which can quote the recipient.
 package ses
 
 import (
@@ -10,8 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsses "github.com/aws/aws-sdk-go-v2/service/ses"
-	"github.com/aws/aws-sdk-go-v2/service/ses/types"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/example/gdpr/internal/mail"
@@ -24,13 +25,13 @@ const charset = "UTF-8"
 // Sender sends from one verified address, optionally through a configuration set (which
 // publishes bounces, complaints and delivery events).
 type Sender struct {
-	client           *awsses.Client
+	client           *sesv2.Client
 	from             string
 	configurationSet string
 }
 
 // New returns a sender from the address from, which SES must have verified.
-func New(client *awsses.Client, from, configurationSet string) *Sender {
+func New(client *sesv2.Client, from, configurationSet string) *Sender {
 	return &Sender{client: client, from: from, configurationSet: configurationSet}
 }
 
@@ -43,16 +44,19 @@ func (s *Sender) Send(ctx context.Context, m mail.Message) (string, error) {
 	if m.HTML != "" {
 		body.Html = &types.Content{Data: aws.String(m.HTML), Charset: aws.String(charset)}
 	}
-	in := &awsses.SendEmailInput{
-		Source:      aws.String(s.from),
-		Destination: &types.Destination{ToAddresses: []string{m.To}},
-		Message: &types.Message{
+	in := &sesv2.SendEmailInput{
+		FromEmailAddress: aws.String(s.from),
+		Destination:      &types.Destination{ToAddresses: []string{m.To}},
+		Content: &types.EmailContent{Simple: &types.Message{
 			Subject: &types.Content{Data: aws.String(m.Subject), Charset: aws.String(charset)},
 			Body:    body,
-		},
+		}},
 	}
 	if s.configurationSet != "" {
 		in.ConfigurationSetName = aws.String(s.configurationSet)
+	}
+	if m.Tenant != "" {
+		in.EmailTags = []types.MessageTag{{Name: aws.String(mail.TenantTag), Value: aws.String(m.Tenant)}}
 	}
 	out, err := s.client.SendEmail(ctx, in)
 	if err != nil {

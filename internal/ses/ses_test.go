@@ -1,15 +1,21 @@
 package ses_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net"
+	"net/http"
+	"sync"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsses "github.com/aws/aws-sdk-go-v2/service/ses"
-	"github.com/aws/aws-sdk-go-v2/service/ses/types"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/example/gdpr/internal/mail"
@@ -25,10 +31,13 @@ const from = "privacy@example.org"
 func TestSender(t *testing.T) {
 	ctx := context.Background()
 	moto := mototest.Start(t)
-	client := awsses.NewFromConfig(moto.Config(t))
-	if _, err := client.VerifyEmailIdentity(ctx, &awsses.VerifyEmailIdentityInput{EmailAddress: aws.String(from)}); err != nil {
+	// The identity is verified the way home.Provision does it (SES v1; one backend in moto).
+	if _, err := awsses.NewFromConfig(moto.Config(t)).VerifyEmailIdentity(ctx, &awsses.VerifyEmailIdentityInput{EmailAddress: aws.String(from)}); err != nil {
 		t.Fatalf("VerifyEmailIdentity: %v", err)
 	}
+	// sent keeps the body of every SendEmail call the adapter makes, as it went to moto.
+	sent := &recorder{next: http.DefaultTransport}
+	client := sesv2.NewFromConfig(moto.Config(t), func(o *sesv2.Options) { o.HTTPClient = &http.Client{Transport: sent} })
 
 	t.Run("Conformance", func(t *testing.T) {
 		mailtest.Run(t, mailtest.Harness{
@@ -37,18 +46,35 @@ func TestSender(t *testing.T) {
 		})
 	})
 
-	t.Run("ConfigurationSet", func(t *testing.T) {
-		if _, err := client.CreateConfigurationSet(ctx, &awsses.CreateConfigurationSetInput{
-			ConfigurationSet: &types.ConfigurationSet{Name: aws.String("gdpr-mail")},
-		}); err != nil {
+	// Through the configuration set, tagged with the tenant: the bounce event SES publishes
+	// carries both, which is how BouncesFunction finds the tenant.
+	t.Run("ConfigurationSetAndTenantTag", func(t *testing.T) {
+		if _, err := client.CreateConfigurationSet(ctx, &sesv2.CreateConfigurationSetInput{ConfigurationSetName: aws.String("gdpr-mail")}); err != nil {
 			t.Fatalf("CreateConfigurationSet: %v", err)
 		}
-		id, err := ses.New(client, from, "gdpr-mail").Send(ctx, mail.Message{To: "ann@example.org", Subject: "S", Text: "T"})
+		sent.reset()
+		id, err := ses.New(client, from, "gdpr-mail").Send(ctx, mail.Message{To: "ann@example.org", Subject: "S", Text: "T", Tenant: "acme"})
 		if err != nil {
 			t.Fatalf("Send: %v", err)
 		}
 		if id == "" {
 			t.Fatal("empty id")
+		}
+		bodies := sent.bodies()
+		if len(bodies) != 1 {
+			t.Fatalf("%d calls, want 1", len(bodies))
+		}
+		var in struct {
+			ConfigurationSetName string
+			EmailTags            []types.MessageTag
+			Content              struct{ Simple *struct{} }
+		}
+		if err := json.Unmarshal(bodies[0], &in); err != nil {
+			t.Fatalf("request body: %v", err)
+		}
+		if in.ConfigurationSetName != "gdpr-mail" || len(in.EmailTags) != 1 ||
+			aws.ToString(in.EmailTags[0].Name) != mail.TenantTag || aws.ToString(in.EmailTags[0].Value) != "acme" || in.Content.Simple == nil {
+			t.Fatalf("SendEmail %s: want the configuration set, the tenant tag and simple content", bodies[0])
 		}
 	})
 
@@ -77,7 +103,7 @@ func TestSender(t *testing.T) {
 		}
 		closed := "http://" + l.Addr().String()
 		l.Close()
-		down := awsses.NewFromConfig(moto.Config(t), func(o *awsses.Options) {
+		down := sesv2.NewFromConfig(moto.Config(t), func(o *sesv2.Options) {
 			o.BaseEndpoint = aws.String(closed)
 			o.RetryMaxAttempts = 1
 		})
@@ -103,4 +129,37 @@ func sentMail(t *testing.T, moto *mototest.Server) []mailtest.Record {
 		records = append(records, mailtest.Record{ID: m.ID, To: m.To[0], Subject: m.Subject, Body: m.Body})
 	}
 	return records
+}
+
+// recorder passes every request on and keeps the body of each.
+type recorder struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	kept [][]byte
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		r.mu.Lock()
+		r.kept = append(r.kept, b)
+		r.mu.Unlock()
+	}
+	return r.next.RoundTrip(req)
+}
+
+func (r *recorder) bodies() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([][]byte(nil), r.kept...)
+}
+
+func (r *recorder) reset() {
+	r.mu.Lock()
+	r.kept = nil
+	r.mu.Unlock()
 }

@@ -18,14 +18,14 @@ import (
 
 // Settings the adapters read, as template.yaml gives them to the functions that need them.
 const (
-	EnvTable     = "TABLE_NAME"
-	EnvBucket    = "BUCKET_NAME"
-	EnvKMSKey    = "KMS_KEY_ID" // optional: the bucket's default key otherwise
-	EnvSender    = "SENDER_EMAIL"
+	EnvTable  = "TABLE_NAME"
+	EnvBucket = "BUCKET_NAME"
+	EnvKMSKey = "KMS_KEY_ID" // optional: the bucket's default key otherwise
+	EnvSender = "SENDER_EMAIL"
 	// EnvConfigurationSet is optional: the SES configuration set every message goes through
 	// (template.yaml's MailConfigurationSet, which publishes bounces).
 	EnvConfigurationSet = "SES_CONFIGURATION_SET"
-	EnvSecretARN = "GDPR_SECRET_ARN"
+	EnvSecretARN        = "GDPR_SECRET_ARN"
 	// EnvPublicURL is optional: the base URL of the API that emailed links start with
 	// (ExportFunction's download links).
 	EnvPublicURL = "PUBLIC_BASE_URL"

@@ -8,8 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"

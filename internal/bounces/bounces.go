@@ -88,6 +88,9 @@ type guarded struct {
 	store Store
 }
 
+// Unwrap returns the sender it guards: the transport the home built.
+func (g guarded) Unwrap() mail.Sender { return g.next }
+
 func (g guarded) Send(ctx context.Context, m mail.Message) (string, error) {
 	if m.Tenant != "" {
 		bounced, err := g.store.IsBounced(ctx, m.Tenant, m.To)

@@ -16,6 +16,7 @@ import (
 	"github.com/example/gdpr/internal/files"
 	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/mototest"
+	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/outbox"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/sqlite"
@@ -40,8 +41,13 @@ func TestLocal(t *testing.T) {
 	if _, ok := p.Objects.(*files.Store); !ok {
 		t.Fatalf("objects is %T, want *files.Store", p.Objects)
 	}
-	if _, ok := p.Mail.(*outbox.Outbox); !ok {
-		t.Fatalf("mail is %T, want *outbox.Outbox", p.Mail)
+	// The outbox, behind the guard that refuses addresses that bounced (internal/bounces).
+	guarded, ok := p.Mail.(interface{ Unwrap() mail.Sender })
+	if !ok {
+		t.Fatalf("mail is %T, want the bounce guard", p.Mail)
+	}
+	if _, ok := guarded.Unwrap().(*outbox.Outbox); !ok {
+		t.Fatalf("mail is %T, want *outbox.Outbox", guarded.Unwrap())
 	}
 	ctx := context.Background()
 	it, err := table.NewItem(table.Key{PK: "p", SK: "s"}, 0, map[string]int{"a": 1})

@@ -387,8 +387,11 @@ func decodeOptional(n *yaml.Node, v any) error {
 	return n.Decode(v)
 }
 
-// ref reads `!Ref Name` or `{Ref: Name}`.
+// ref reads `!Ref Name` or `{Ref: Name}`; n may be nil (absent).
 func ref(n *yaml.Node) (string, bool) {
+	if n == nil {
+		return "", false
+	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!Ref" {
 		return n.Value, true
 	}
@@ -398,8 +401,12 @@ func ref(n *yaml.Node) (string, bool) {
 	return "", false
 }
 
-// getAtt reads `!GetAtt Res.Attr`, `!GetAtt [Res, Attr]` and the long forms of both.
+// getAtt reads `!GetAtt Res.Attr`, `!GetAtt [Res, Attr]` and the long forms of both; n may be
+// nil (absent).
 func getAtt(n *yaml.Node) (resource, attr string, ok bool) {
+	if n == nil {
+		return "", "", false
+	}
 	arg := n
 	if n.Tag != "!GetAtt" {
 		if arg = mapValue(n, "Fn::GetAtt"); arg == nil {

@@ -146,14 +146,14 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("%s: timeout %v", fn.LogicalID, fn.Timeout)
 		}
 	}
-	want := []string{"ConsentFunction", "DeliveriesFunction", "ExportFunction", "MetaFunction", "RequestsFunction", "RetentionFunction", "RightsFunction"}
+	want := []string{"BouncesFunction", "ConsentFunction", "DeliveriesFunction", "ExportFunction", "MetaFunction", "RequestsFunction", "RetentionFunction", "RightsFunction"}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("functions %v, want %v", ids, want)
 	}
-	if got, want := fns[5].Timeout, 300*time.Second; got != want {
+	if got, want := fns[6].Timeout, 300*time.Second; got != want {
 		t.Errorf("RetentionFunction timeout %v, want %v (its own, over Globals)", got, want)
 	}
-	if got, want := fns[3].Timeout, 5*time.Second; got != want {
+	if got, want := fns[4].Timeout, 5*time.Second; got != want {
 		t.Errorf("MetaFunction timeout %v, want %v", got, want)
 	}
 }

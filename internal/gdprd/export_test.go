@@ -326,8 +326,8 @@ func TestFlowExport(t *testing.T) {
 func TestAWSFlowExport(t *testing.T) {
 	vars := motoEnv(t, "gdpr-export")
 	mailer := mototest.Start(t)
-	t.Setenv("AWS_ENDPOINT_URL_SES", mailer.Endpoint)
-	vars["AWS_ENDPOINT_URL_SES"] = mailer.Endpoint
+	t.Setenv("AWS_ENDPOINT_URL_SESV2", mailer.Endpoint)
+	vars["AWS_ENDPOINT_URL_SESV2"] = mailer.Endpoint
 	dir := t.TempDir()
 	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars)})
 	c := client{url: s.URL(), keys: credentials(t, dir), mail: sesMail(mailer)}

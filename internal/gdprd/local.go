@@ -8,6 +8,7 @@ import (
 
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/outbox"
 )
 
@@ -33,7 +34,12 @@ func (s *Server) localRoutes() []httpapi.Route {
 }
 
 func (s *Server) handleOutbox(ctx context.Context, _ *httpapi.Request) (httpapi.Response, error) {
-	ob, ok := s.run.Ports.Mail.(outboxLister)
+	sender := s.run.Ports.Mail
+	// The outbox sits behind the guard that refuses bounced addresses (internal/bounces).
+	if g, ok := sender.(interface{ Unwrap() mail.Sender }); ok {
+		sender = g.Unwrap()
+	}
+	ob, ok := sender.(outboxLister)
 	if !ok {
 		return httpapi.Response{}, apperr.New(apperr.NotFound, "outbox_not_local", "Mail goes through SES; there is no local outbox.")
 	}

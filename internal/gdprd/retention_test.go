@@ -32,8 +32,8 @@ func TestFlowRetention(t *testing.T) {
 func TestAWSFlowRetention(t *testing.T) {
 	vars := motoEnv(t, "gdpr-retention")
 	mailer := mototest.Start(t)
-	t.Setenv("AWS_ENDPOINT_URL_SES", mailer.Endpoint)
-	vars["AWS_ENDPOINT_URL_SES"] = mailer.Endpoint
+	t.Setenv("AWS_ENDPOINT_URL_SESV2", mailer.Endpoint)
+	vars["AWS_ENDPOINT_URL_SESV2"] = mailer.Endpoint
 	dir := t.TempDir()
 	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars), Functions: withoutStreams()})
 	// moto restores a snapshot of the table when a transaction is cancelled, so overlapping

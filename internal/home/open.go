@@ -10,7 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	awsses "github.com/aws/aws-sdk-go-v2/service/ses"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
+	sestypes "github.com/aws/aws-sdk-go-v2/service/sesv2/types"
 
 	"github.com/example/gdpr/internal/awsports"
 	"github.com/example/gdpr/internal/clock"
@@ -106,7 +107,8 @@ func Provision(ctx context.Context, env func(string) string) error {
 			return fmt.Errorf("home: create bucket %s: %w", bucket, err)
 		}
 	}
-	if _, err := awsses.NewFromConfig(cfg).VerifyEmailIdentity(ctx, &awsses.VerifyEmailIdentityInput{EmailAddress: &sender}); err != nil {
+	var exists *sestypes.AlreadyExistsException
+	if _, err := sesv2.NewFromConfig(cfg).CreateEmailIdentity(ctx, &sesv2.CreateEmailIdentityInput{EmailIdentity: &sender}); err != nil && !errors.As(err, &exists) {
 		return fmt.Errorf("home: verify sender identity: %w", err)
 	}
 	return nil

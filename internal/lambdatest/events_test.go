@@ -70,8 +70,9 @@ func TestEvents(t *testing.T) {
 		covered[fn] = true
 
 		var shape struct {
-			Version string            `json:"version"`
-			Records []json.RawMessage `json:"Records"`
+			Version    string            `json:"version"`
+			Records    []json.RawMessage `json:"Records"`
+			DetailType string            `json:"detail-type"`
 		}
 		if err := json.Unmarshal(b, &shape); err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -108,6 +109,19 @@ func TestEvents(t *testing.T) {
 			if ev.Body != "" && !json.Valid([]byte(ev.Body)) {
 				t.Errorf("%s: body is not JSON", name)
 			}
+		case shape.DetailType != "":
+			var ev events.EventBridgeEvent
+			decodeStrict(t, name, b, &ev)
+			found := false
+			for _, r := range tpl.EventRules() {
+				if r.Function == fn && ruleMatches(t, r.Pattern, ev) {
+					covered[r.Function+"."+r.Name] = true
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s: no EventBridge rule of %s matches its source and detail-type", name, fn)
+			}
 		default:
 			found := false
 			for _, s := range tpl.Schedules() {
@@ -135,6 +149,11 @@ func TestEvents(t *testing.T) {
 	for _, s := range tpl.StreamTriggers() {
 		if !covered[s.Function+"."+s.Name] {
 			t.Errorf("no sample event for stream trigger %s.%s", s.Function, s.Name)
+		}
+	}
+	for _, r := range tpl.EventRules() {
+		if !covered[r.Function+"."+r.Name] {
+			t.Errorf("no sample event for EventBridge rule %s.%s", r.Function, r.Name)
 		}
 	}
 	for _, f := range tpl.Functions() {
@@ -241,4 +260,18 @@ func TestMakefile(t *testing.T) {
 	if got, want := strings.Fields(string(out)), ids; !slices.Equal(got, want) {
 		t.Fatalf("Makefile FUNCTIONS %v, template %v", got, want)
 	}
+}
+
+// ruleMatches tells whether ev's source and detail-type are among those pattern lists (the
+// rest of the pattern is the function's own check too, which gdprd's TestEvents runs).
+func ruleMatches(t *testing.T, pattern json.RawMessage, ev events.EventBridgeEvent) bool {
+	t.Helper()
+	var p struct {
+		Source     []string `json:"source"`
+		DetailType []string `json:"detail-type"`
+	}
+	if err := json.Unmarshal(pattern, &p); err != nil {
+		t.Fatalf("pattern %s: %v", pattern, err)
+	}
+	return slices.Contains(p.Source, ev.Source) && slices.Contains(p.DetailType, ev.DetailType)
 }

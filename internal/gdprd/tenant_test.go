@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -34,27 +33,7 @@ func TestAWSFlowTenantSettings(t *testing.T) {
 // patchSettings sends a merge patch with its media type.
 func patchSettings(t *testing.T, url, key, body string) response {
 	t.Helper()
-	req, err := http.NewRequest("PATCH", url+"/v1/tenant", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/merge-patch+json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Header.Get("X-Request-Id") == "" {
-		t.Errorf("PATCH /v1/tenant: no X-Request-Id")
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return callHeader(t, "PATCH", url+"/v1/tenant", key, []byte(body), http.Header{"Content-Type": {"application/merge-patch+json"}})
 }
 
 // settingsMembers are the members API.md lists, and no others.

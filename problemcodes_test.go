@@ -32,11 +32,13 @@ func TestProblemCodesDocumented(t *testing.T) {
 	kindStatus := map[string]int{
 		"Internal": 500, "Invalid": 400, "Unauthenticated": 401, "Forbidden": 403, "NotFound": 404,
 		"Conflict": 409, "Gone": 410, "TooLarge": 413, "Unprocessable": 422, "Locked": 423, "RateLimited": 429,
+		"UnsupportedMedia": 415,
 	}
 	consts := map[string]string{
 		"CodeInvalidJSON": apperr.CodeInvalidJSON, "CodeValidation": apperr.CodeValidation,
 		"CodeInvalidCursor": apperr.CodeInvalidCursor, "CodeUnauthenticated": apperr.CodeUnauthenticated,
 		"CodeForbidden": apperr.CodeForbidden, "CodeNotFound": apperr.CodeNotFound, "CodeTooLarge": apperr.CodeTooLarge,
+		"CodeMediaType":        apperr.CodeMediaType,
 		"CodeIdempotencyReuse": apperr.CodeIdempotencyReuse, "CodeIdempotencyBusy": apperr.CodeIdempotencyBusy,
 		"CodeRateLimited": apperr.CodeRateLimited, "CodeInternal": apperr.CodeInternal,
 	}

@@ -54,6 +54,8 @@ type Route struct {
 	Key    string
 	Access Access
 	Handle func(ctx context.Context, r *Request) (Response, error)
+	// MediaType is the Content-Type a body must have; application/json when empty.
+	MediaType string
 }
 
 // Response is a successful answer: Body is marshalled as JSON.
@@ -182,6 +184,9 @@ func (a *API) serve(ctx context.Context, r *Request) events.APIGatewayV2HTTPResp
 		return a.problem(r, err)
 	}
 	r.raw = body
+	if err := checkMediaType(r, route); err != nil {
+		return a.problem(r, err)
+	}
 
 	if r.Event.RequestContext.HTTP.Method == http.MethodPost && r.Header("Idempotency-Key") != "" {
 		return a.idempotent(ctx, r, route)
@@ -255,17 +260,18 @@ func render(resp Response) events.APIGatewayV2HTTPResponse {
 
 // status maps each kind of application error to its HTTP status: the one place that does.
 var status = map[apperr.Kind]int{
-	apperr.Internal:        http.StatusInternalServerError,
-	apperr.Invalid:         http.StatusBadRequest,
-	apperr.Unauthenticated: http.StatusUnauthorized,
-	apperr.Forbidden:       http.StatusForbidden,
-	apperr.NotFound:        http.StatusNotFound,
-	apperr.Conflict:        http.StatusConflict,
-	apperr.Gone:            http.StatusGone,
-	apperr.TooLarge:        http.StatusRequestEntityTooLarge,
-	apperr.Unprocessable:   http.StatusUnprocessableEntity,
-	apperr.Locked:          http.StatusLocked,
-	apperr.RateLimited:     http.StatusTooManyRequests,
+	apperr.Internal:         http.StatusInternalServerError,
+	apperr.Invalid:          http.StatusBadRequest,
+	apperr.Unauthenticated:  http.StatusUnauthorized,
+	apperr.Forbidden:        http.StatusForbidden,
+	apperr.NotFound:         http.StatusNotFound,
+	apperr.Conflict:         http.StatusConflict,
+	apperr.Gone:             http.StatusGone,
+	apperr.TooLarge:         http.StatusRequestEntityTooLarge,
+	apperr.Unprocessable:    http.StatusUnprocessableEntity,
+	apperr.Locked:           http.StatusLocked,
+	apperr.RateLimited:      http.StatusTooManyRequests,
+	apperr.UnsupportedMedia: http.StatusUnsupportedMediaType,
 }
 
 // Status is the HTTP status of err.

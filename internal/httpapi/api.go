@@ -297,6 +297,14 @@ func (a *API) problem(r *Request, err error) events.APIGatewayV2HTTPResponse {
 	return problemResponse(r.RequestID, e)
 }
 
+// Problem is the problem+json answer of e, for a caller that refuses a request before any
+// route sees it (gdprd's /_local/* guard), so that it reads like every other error.
+func Problem(reqID string, e *apperr.Error) events.APIGatewayV2HTTPResponse {
+	resp := problemResponse(reqID, e)
+	resp.Headers["X-Request-Id"] = reqID
+	return resp
+}
+
 func problemResponse(reqID string, e *apperr.Error) events.APIGatewayV2HTTPResponse {
 	st := status[e.Kind]
 	b, _ := json.Marshal(problemBody{

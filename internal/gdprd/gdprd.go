@@ -85,7 +85,7 @@ type Server struct {
 	local    *function // the local-only routes, as one more function
 	// localOn: /_local/* is served (always on the embedded adapters; on the AWS ones only
 	// with GDPR_LOCAL_ROUTES=1).
-	localOn bool
+	localOn  bool
 	feed     []*consumer
 	listener net.Listener
 	url      string

@@ -152,12 +152,21 @@ func (s *Service) recipient(ctx context.Context, tenantID string, in Input, publ
 
 // Verify checks a verification code. The right code verifies the request (once) and returns
 // the access token of its status route, which is stored only as a hash. Each wrong code counts;
-// the fifth locks the request.
+// the fifth locks the request. A request of a type the tenant wants approved
+// (tenant.Settings.ApprovalRequired) then awaits an operator's approval (see Approve) instead
+// of becoming verified.
 //
 // Errors: request_not_found; invalid_code; verification_locked; code_expired (the code is over
 // 24 hours old, or the request over 7 days unverified); invalid_transition (the request is
 // no longer pending verification).
 func (s *Service) Verify(ctx context.Context, tenantID, id, code string) (Request, string, error) {
+	t, err := s.Tenants.Get(ctx, tenantID)
+	if errors.Is(err, tenant.ErrNotFound) {
+		return Request{}, "", ErrNotFound
+	}
+	if err != nil {
+		return Request{}, "", err
+	}
 	var token string
 	// refused fails a call whose change is stored all the same: a wrong code counts.
 	var refused error
@@ -185,7 +194,11 @@ func (s *Service) Verify(ctx context.Context, tenantID, id, code string) (Reques
 		}
 		token = newToken()
 		r.TokenHash, r.VerifiedAt = hashSecret(token), &now
-		ev, err := s.transition(r, Verified, now, audit.ActorSubject, "")
+		to := Verified
+		if t.NeedsApproval(string(r.Type)) {
+			to = AwaitingApproval
+		}
+		ev, err := s.transition(r, to, now, audit.ActorSubject, "")
 		return []audit.Event{ev}, err
 	})
 	if err == nil {
@@ -287,8 +300,24 @@ func (j Rejection) Validate() error {
 	return nil
 }
 
-// Reject refuses a request that is pending verification or verified, and emails the subject
-// the reason and their right to complain to a supervisory authority and to a court (Art. 12(4)).
+// Approve is an operator's approval of a request that awaits it: the request becomes verified,
+// and so is taken up for fulfilment (the stream triggers of the fulfilment functions select
+// verified requests). Its due date is unchanged. Errors: request_not_found;
+// invalid_transition (the request does not await approval).
+func (s *Service) Approve(ctx context.Context, tenantID, id, actor string) (Request, error) {
+	return s.update(ctx, tenantID, id, s.now, func(r *Request, now time.Time) ([]audit.Event, error) {
+		if r.Status != AwaitingApproval {
+			return nil, invalidTransition(r.Status, Verified)
+		}
+		ev, err := s.transition(r, Verified, now, actor, "approved")
+		ev.Action = "request.approved"
+		return []audit.Event{ev}, err
+	})
+}
+
+// Reject refuses a request that is pending verification, awaiting approval or verified, and
+// emails the subject the reason and their right to complain to a supervisory authority and to
+// a court (Art. 12(4)).
 // Errors: validation_failed; request_not_found; invalid_transition.
 func (s *Service) Reject(ctx context.Context, tenantID, id string, j Rejection, actor string) (Request, error) {
 	if err := j.Validate(); err != nil {

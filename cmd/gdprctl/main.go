@@ -7,6 +7,8 @@
 //	gdprctl tenant get NAME       the tenant's settings, as GET /v1/tenant shows them (no keys)
 //	gdprctl tenant set NAME --file patch.json   apply a JSON merge patch, as PATCH /v1/tenant
 //	gdprctl key rotate NAME       new keys; the old ones stop working
+//	gdprctl requests approve TENANT ID   a request awaiting approval goes on (verified), as
+//	                              POST /v1/requests/{id}/approve
 //	gdprctl systems add TENANT --name N --url U [--events erasure,rectification,restriction]
 //	                              a marketplace site, with its signing secret (shown once)
 //	gdprctl systems list TENANT   {"items":[...]} (no secrets)
@@ -48,6 +50,7 @@ var errUsage = errors.New(`usage:
   gdprctl tenant set NAME --file patch.json
   gdprctl key rotate NAME
   gdprctl requests list TENANT [--status S] [--type T] [--due-before RFC3339] [--overdue] [--limit N] [--cursor C]
+  gdprctl requests approve TENANT ID
   gdprctl systems add TENANT --name NAME --url URL [--events erasure,rectification,restriction]
   gdprctl systems list TENANT
   gdprctl systems remove TENANT ID
@@ -80,6 +83,7 @@ var commands = []command{
 	{[]string{"tenant", "set"}, 1, tenantSet},
 	{[]string{"key", "rotate"}, 1, keyRotate},
 	{[]string{"requests", "list"}, 1, requestsList},
+	{[]string{"requests", "approve"}, 2, requestsApprove},
 	{[]string{"systems", "add"}, 1, systemsAdd},
 	{[]string{"systems", "list"}, 1, systemsList},
 	{[]string{"systems", "remove"}, 2, systemsRemove},
@@ -290,6 +294,22 @@ func requestsList(ctx context.Context, e *env, args []string) (any, error) {
 		out.Items = append(out.Items, requestsapi.SummaryOf(r))
 	}
 	return out, nil
+}
+
+// requestsApprove approves a request that awaits an operator, as the operator route
+// POST /v1/requests/{id}/approve does (the same function: audited as the operator's), and
+// prints it. Fulfilment starts from the change: on the local store once gdprd runs, as it
+// reads the change feed.
+func requestsApprove(ctx context.Context, e *env, args []string) (any, error) {
+	if _, err := e.tenants().Get(ctx, args[0]); err != nil {
+		return nil, err
+	}
+	p := e.runner.Ports
+	r, err := dsr.New(p.Table, e.tenants(), p.Mail, e.clock, p.Secrets).Approve(ctx, args[0], args[1], audit.ActorOperator)
+	if err != nil {
+		return nil, err
+	}
+	return requestsapi.SummaryOf(r), nil
 }
 
 // sites is the marketplace-site registry on the command's store, with the local server's

@@ -301,6 +301,65 @@ func TestRequestsListOverdue(t *testing.T) {
 	}
 }
 
+// TestRequestsApprove: an erasure awaiting approval (the tenant wants erasures approved) is
+// listed by that status and approved once; a second approval, or one of an unknown tenant,
+// fails.
+func TestRequestsApprove(t *testing.T) {
+	dir := t.TempDir()
+	mustCtl(t, dir, new(tenant.Keys), "tenant", "create", "acme")
+	patch := filepath.Join(dir, "patch.json")
+	if err := os.WriteFile(patch, []byte(`{"approval_required":["erasure"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustCtl(t, dir, new(map[string]any), "tenant", "set", "acme", "--file", patch)
+	clk := &clock.Settable{}
+	clk.Set(time.Now())
+	p, err := home.Local(dir, clk, "http://127.0.0.1:3000", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := dsr.New(p.Table, tenant.Store{Table: p.Table, Clock: clk}, p.Mail, clk, p.Secrets)
+	if _, err := svc.OpenErasure(context.Background(), "acme", "u-1", clk.Now(), 365); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var pg struct {
+		Items []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		}
+	}
+	mustCtl(t, dir, &pg, "requests", "list", "acme", "--status", "awaiting_approval")
+	if len(pg.Items) != 1 {
+		t.Fatalf("awaiting approval: %+v, want the erasure", pg.Items)
+	}
+	id := pg.Items[0].ID
+	var approved struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	mustCtl(t, dir, &approved, "requests", "approve", "acme", id)
+	if approved.ID != id || approved.Status != "verified" {
+		t.Fatalf("requests approve = %+v, want %s verified", approved, id)
+	}
+	if _, err := ctl(t, dir, "requests", "approve", "acme", id); !isCode(err, dsr.CodeInvalidTransition) {
+		t.Fatalf("second approval: %v, want invalid_transition", err)
+	}
+	if _, err := ctl(t, dir, "requests", "approve", "ghost", id); !errors.Is(err, tenant.ErrNotFound) {
+		t.Fatalf("unknown tenant: %v", err)
+	}
+	if _, err := ctl(t, dir, "requests", "approve", "acme"); !errors.Is(err, errUsage) {
+		t.Fatalf("no id: %v, want the usage", err)
+	}
+}
+
+func isCode(err error, code string) bool {
+	e, ok := apperr.From(err)
+	return ok && e.Code == code
+}
+
 func TestSystems(t *testing.T) {
 	dir := t.TempDir()
 	var keys tenant.Keys

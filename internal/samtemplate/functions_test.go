@@ -39,6 +39,7 @@ func TestRoutes(t *testing.T) {
 		{Method: "POST", Path: "/v1/requests/{id}/extend", Function: "RequestsFunction"},
 		{Method: "POST", Path: "/v1/requests/{id}/reject", Function: "RequestsFunction"},
 		{Method: "POST", Path: "/v1/requests/{id}/retry", Function: "RequestsFunction"},
+		{Method: "POST", Path: "/v1/requests/{id}/approve", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/audit", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/audit/verify", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/tenant", Function: "RequestsFunction"},

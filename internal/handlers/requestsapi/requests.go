@@ -46,6 +46,7 @@ func New(p *ports.Ports) (*httpapi.API, error) {
 		{Key: "POST /v1/requests/{id}/extend", Access: httpapi.Admin, Handle: h.extend},
 		{Key: "POST /v1/requests/{id}/reject", Access: httpapi.Admin, Handle: h.reject},
 		{Key: "POST /v1/requests/{id}/retry", Access: httpapi.Admin, Handle: h.retry},
+		{Key: "POST /v1/requests/{id}/approve", Access: httpapi.Admin, Handle: h.approve},
 		{Key: "GET /v1/audit", Access: httpapi.Admin, Handle: h.auditList},
 		{Key: "GET /v1/audit/verify", Access: httpapi.Admin, Handle: h.auditVerify},
 		tenantapi.Get(store),
@@ -413,6 +414,20 @@ func (h requests) retry(ctx context.Context, r *httpapi.Request) (httpapi.Respon
 		}
 	}
 	req, err := h.svc.Retry(ctx, r.Tenant, id, actor(r))
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return h.answer(ctx, req)
+}
+
+// approve lets a request that awaits an operator's approval go on: it becomes verified, which
+// starts its fulfilment. Any other status: 409 invalid_transition. No body.
+func (h requests) approve(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	id := r.Path("id")
+	if err := dsr.ValidateID(id); err != nil {
+		return httpapi.Response{}, err
+	}
+	req, err := h.svc.Approve(ctx, r.Tenant, id, actor(r))
 	if err != nil {
 		return httpapi.Response{}, err
 	}

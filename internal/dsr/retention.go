@@ -70,12 +70,12 @@ func (s *Service) OpenErasure(ctx context.Context, tenantID, subjectID string, s
 		Type:         Erasure,
 		Status:       status,
 		SubjectID:    subjectID,
-		Contact:      p.Email,
 		ReceivedAt:   now,
 		DueAt:        DueAt(now, AnswerMonths, t.Holidays),
 		VerifiedAt:   &now,
 		ReminderDays: t.ReminderDays,
 	}
+	s.sealContact(&r, p.Email)
 	why := "inactive for " + strconv.Itoa(days) + " days"
 	r.event(now, "received", audit.ActorSystem, string(r.Type))
 	r.event(now, string(status), audit.ActorSystem, why+": no verification needed")

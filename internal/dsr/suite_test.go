@@ -65,6 +65,7 @@ func runSuite(t *testing.T, open func(t *testing.T) store) {
 		{"ApproveRefused", testApproveRefused},
 		{"ApprovalDeadline", testApprovalDeadline},
 		{"ApprovalInactive", testApprovalInactive},
+		{"ContactSealed", testContactSealed},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newEnv(t, open(t))) })
 	}

@@ -14,8 +14,10 @@ import (
 // approvalFlow: with approval_required ["erasure"], a verified erasure waits as
 // awaiting_approval and nothing of the subject is erased — while another request, behind it
 // on the change feed, goes through RightsFunction to completion — until the operator
-// approves it; then the feed brings it to RightsFunction, which erases the subject.
-func approvalFlow(t *testing.T, c client) {
+// approves it; then the feed brings it to RightsFunction, which erases the subject. Through
+// scan (every item of the table, as text): the request's item never holds the subject's
+// address in clear while it is open, nor sealed once erased.
+func approvalFlow(t *testing.T, c client, scan func(t *testing.T) []string) {
 	sub, email := "u-held", "held.subject@example.org"
 	step(t, "Setup", func(t *testing.T) {
 		c.site(t, "POST", "/v1/consents", decision(sub, email, true, false, false)).must(t, http.StatusCreated, nil)
@@ -40,6 +42,10 @@ func approvalFlow(t *testing.T, c client) {
 			t.Fatalf("erasure %s before approval", rec.Status)
 		}
 		c.site(t, "GET", "/v1/subjects/"+sub+"/profile", "").must(t, http.StatusOK, nil)
+		item := requestItem(t, scan(t), id)
+		if strings.Contains(item, email) || !strings.Contains(item, "sealed_contact") {
+			t.Fatalf("the open request's item holds the address in clear, or no sealed one:\n%s", item)
+		}
 	})
 	step(t, "Approved", func(t *testing.T) {
 		var rec requestRecord
@@ -58,12 +64,33 @@ func approvalFlow(t *testing.T, c client) {
 		c.site(t, "GET", "/v1/subjects/"+sub+"/profile", "").code(t, http.StatusNotFound, "subject_not_found")
 		c.mailWith(t, email, id, "We erased:")
 		c.admin(t, "POST", "/v1/requests/"+id+"/approve", "").code(t, http.StatusConflict, "invalid_transition")
+		if item := requestItem(t, scan(t), id); strings.Contains(item, "sealed_contact") {
+			t.Fatalf("the erased request keeps its sealed contact:\n%s", item)
+		}
+		for _, item := range scan(t) {
+			if strings.Contains(item, email) {
+				t.Fatalf("an item holds the erased subject's address:\n%s", item)
+			}
+		}
 	})
+}
+
+// requestItem is the REQUEST item of request id among items: of the items in the request's
+// partition, the one with a timeline.
+func requestItem(t *testing.T, items []string, id string) string {
+	t.Helper()
+	for _, it := range items {
+		if strings.Contains(it, "#R#"+id) && strings.Contains(it, "timeline") {
+			return it
+		}
+	}
+	t.Fatalf("no REQUEST item of %s", id)
+	return ""
 }
 
 func TestFlowErasureApproval(t *testing.T) {
 	s := start(t, gdprd.Config{})
-	approvalFlow(t, localClient(t, s))
+	approvalFlow(t, localClient(t, s), sqliteItems(s))
 }
 
 func TestAWSFlowErasureApproval(t *testing.T) {
@@ -73,5 +100,5 @@ func TestAWSFlowErasureApproval(t *testing.T) {
 	vars["AWS_ENDPOINT_URL_SES"] = mailer.Endpoint
 	dir := t.TempDir()
 	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars)})
-	approvalFlow(t, client{url: s.URL(), keys: credentials(t, dir), mail: sesMail(mailer)})
+	approvalFlow(t, client{url: s.URL(), keys: credentials(t, dir), mail: sesMail(mailer)}, dynamoItems("gdpr-approval"))
 }

@@ -68,7 +68,11 @@ func (s *Service) erase(ctx context.Context, j *fulfilment.Job) error {
 		do   func(ctx context.Context) (string, error)
 	}{
 		{stepProfile, func(ctx context.Context) (string, error) {
-			p, n, err := subject.EraseProfile(ctx, s.Table, s.Secrets, tid, sid, r.Contact)
+			contact, err := s.Requests.Contact(r)
+			if err != nil {
+				return "", err
+			}
+			p, n, err := subject.EraseProfile(ctx, s.Table, s.Secrets, tid, sid, contact)
 			detail := count(n, "email lookups")
 			if p {
 				detail = "profile, " + detail

@@ -451,7 +451,7 @@ func (e *env) wantErased(t *testing.T, id string, requests []string) {
 		t.Fatal("the kept head is not the chain's last entry")
 	}
 	for _, r := range requests {
-		if got := e.get(t, r); got.Pseudonym != ps || got.SubjectID != "" || got.Contact != "" || got.Note != "" {
+		if got := e.get(t, r); got.Pseudonym != ps || got.SubjectID != "" || got.SealedContact != "" || got.Note != "" {
 			t.Fatalf("request %s keeps more than the pseudonym: %+v", r, got)
 		}
 	}

@@ -96,7 +96,8 @@ var start = time.Date(2026, 11, 28, 16, 47, 0, 0, time.UTC)
 func newEnv(t *testing.T, open opener, settings ...func(*tenant.Tenant)) *env {
 	t.Helper()
 	tbl := open(t)
-	clk := &clock.Settable{}
+	// Frozen: tests compare times to the second, and a slow machine must not move them.
+	clk := &clock.Settable{Frozen: true}
 	clk.Set(start)
 	m, err := secrets.New([]byte(strings.Repeat("s", 32)))
 	if err != nil {

@@ -91,7 +91,8 @@ func (e *env) expireAt(now time.Time) (int, error) {
 
 func newEnv(t *testing.T, s store) *env {
 	t.Helper()
-	clk := &clock.Settable{}
+	// Frozen: tests compare times to the second, and a slow machine must not move them.
+	clk := &clock.Settable{Frozen: true}
 	clk.Set(start)
 	master, err := secrets.New([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {

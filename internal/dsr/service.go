@@ -376,15 +376,19 @@ const maxAttempts = 10
 // or has been tried maxAttempts times. attempt reads everything it decides on afresh.
 func (s *Service) commit(ctx context.Context, attempt func() error) error {
 	for i := 1; ; i++ {
+		began := time.Now()
 		err := attempt()
 		if i == maxAttempts || !errors.Is(err, table.ErrConflict) {
 			return err
 		}
-		// Spread out writers that raced, a little more after each loss.
+		// Spread out writers that raced: a random wait in a window that doubles with each
+		// loss, measured in units of how long the lost attempt took (well under a millisecond
+		// on SQLite, tens of milliseconds on DynamoDB), so that writers spread on every engine.
+		window := max(time.Since(began), 100*time.Microsecond) << min(i, 7)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(rand.N(time.Duration(i) * 2 * time.Millisecond)):
+		case <-time.After(rand.N(window)):
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,9 +43,10 @@ func TestSQLite(t *testing.T) {
 	})
 }
 
-// TestDynamoDB runs the suite on DynamoDB (moto_server), one table for every case: each case
-// works in a tenant of its own. Writes reach moto one at a time through mototest.Writes, which
-// cancels a transaction that meets another in flight on the same item with DynamoDB's
+// TestDynamoDB runs the suite on DynamoDB (moto_server), a table per case: moto copies the
+// whole table on every transaction, so a table shared by every case makes the later cases'
+// transactions slow. Writes reach moto one at a time through mototest.Writes, which cancels a
+// transaction that meets another in flight on the same item with DynamoDB's
 // TransactionConflict answer (moto loses concurrent writes otherwise).
 func TestDynamoDB(t *testing.T) {
 	srv := mototest.Start(t)
@@ -52,15 +54,16 @@ func TestDynamoDB(t *testing.T) {
 	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		o.HTTPClient = &http.Client{Transport: mototest.NewWrites(nil)}
 	})
-	const name = "gdpr-dsr-test"
-	if err := dynamo.CreateTable(context.Background(), db, name, tabletest.Def(t)); err != nil {
-		t.Fatal(err)
-	}
-	s := store{
-		table: dynamo.New(db, name, tabletest.Def(t)),
-		feed:  dynamo.NewFeed(dynamodbstreams.NewFromConfig(cfg), db, name),
-	}
-	runSuite(t, func(*testing.T) store { return s })
+	streams := dynamodbstreams.NewFromConfig(cfg)
+	def := tabletest.Def(t)
+	var n atomic.Int64
+	runSuite(t, func(t *testing.T) store {
+		name := fmt.Sprintf("gdpr-dsr-%d", n.Add(1))
+		if err := dynamo.CreateTable(context.Background(), db, name, def); err != nil {
+			t.Fatal(err)
+		}
+		return store{table: dynamo.New(db, name, def), feed: dynamo.NewFeed(streams, db, name)}
+	})
 }
 
 // start is when every case begins: a Saturday, the last day of a month.

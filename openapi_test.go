@@ -267,7 +267,8 @@ func TestOpenAPIOperations(t *testing.T) {
 			success := false
 			for status, r := range ep.op.Responses {
 				resp := s.object(t, r)
-				if status[0] == '2' {
+				// A redirect is the success of a download link.
+				if status[0] == '2' || status == "302" {
 					success = true
 				}
 				headers, _ := resp["headers"].(map[string]any)

@@ -34,7 +34,12 @@ var emailFS embed.FS
 const defaultLocale = "en"
 
 // messages are the emails the service sends; every locale has each of them.
-var messages = []string{"verification", "extension", "rejection"}
+var messages = []string{
+	"verification", "extension", "rejection",
+	// The answers of fulfilment (see Tell), and the one that says a person takes over.
+	"no_data", "export_ready", "erasure_receipt", "rectification_done", "restriction_done",
+	"restriction_lifting", "objection_done", "failed",
+}
 
 // mailData is what the emails may show: ids, dates, codes, and texts the subject or the
 // operator wrote for the subject.
@@ -48,6 +53,26 @@ type mailData struct {
 	Code         string
 	Reason       string
 	RejectReason string
+	Notice
+}
+
+// Notice is what a fulfilment answer shows beyond the request itself.
+type Notice struct {
+	// DownloadURL and DownloadExpiresAt: the export's link (export_ready).
+	DownloadURL       string
+	DownloadExpiresAt time.Time
+	// Erased lists category keys (category.* phrases) an erasure removed; Retained what it
+	// kept under a legal obligation; Systems the marketplace sites told (erasure_receipt).
+	Erased   []string
+	Retained []Retained
+	Systems  []string
+}
+
+// Retained is a category of data kept under a legal obligation (Art. 17(3)), with the
+// tenant's reason.
+type Retained struct {
+	Category string `json:"category"`
+	Reason   string `json:"reason"`
 }
 
 // fields are the placeholders a message may use. Phrases are chosen here, from the data,
@@ -61,7 +86,52 @@ var fields = map[string]func(l *locale, d mailData) (string, error){
 	"due_at":        func(l *locale, d mailData) (string, error) { return l.date(d.DueAt), nil },
 	"type_name":     func(l *locale, d mailData) (string, error) { return l.phrase(typeKey(d.Type, d.Lift)) },
 	"reject_reason": func(l *locale, d mailData) (string, error) { return l.phrase("reject." + d.RejectReason) },
+	"download_url":  func(_ *locale, d mailData) (string, error) { return d.DownloadURL, nil },
+	"download_expires_at": func(l *locale, d mailData) (string, error) {
+		return l.date(d.DownloadExpiresAt), nil
+	},
+	"erased": func(l *locale, d mailData) (string, error) {
+		lines := make([]string, len(d.Erased))
+		for i, c := range d.Erased {
+			p, err := l.phrase("category." + c)
+			if err != nil {
+				return "", err
+			}
+			lines[i] = "- " + p
+		}
+		return strings.Join(lines, "\n"), nil
+	},
+	"retained": func(l *locale, d mailData) (string, error) {
+		if len(d.Retained) == 0 {
+			return l.phrase("retained.none")
+		}
+		lines := []string{l.phrases["retained.intro"]}
+		for _, r := range d.Retained {
+			lines = append(lines, "- "+r.Category+": "+r.Reason)
+		}
+		return strings.Join(lines, "\n"), nil
+	},
+	// Empty without sites, which leaves the paragraph out.
+	"systems": func(l *locale, d mailData) (string, error) {
+		if len(d.Systems) == 0 {
+			return "", nil
+		}
+		lines := []string{l.phrases["systems.intro"]}
+		for _, s := range d.Systems {
+			lines = append(lines, "- "+s)
+		}
+		return strings.Join(lines, "\n"), nil
+	},
+	"restriction_effect": func(l *locale, d mailData) (string, error) {
+		if d.Lift {
+			return l.phrase("restriction.lifted")
+		}
+		return l.phrase("restriction.set")
+	},
 }
+
+// Categories are the keys of the kinds of personal data an erasure receipt names.
+var Categories = []string{"profile", "devices", "consent", "email_lookup", "exports", "requests", "idempotency", "consent_ledger"}
 
 // dateFields are the placeholders of the "date" phrase. Day and month names are phrases
 // (weekday.monday, month.january...); the numbers are plain digits, as in "2 January 2006".
@@ -84,7 +154,10 @@ func monthKey(m time.Month) string     { return "month." + strings.ToLower(m.Str
 
 // phraseKeys are the phrases every locale defines, and the only ones it may.
 func phraseKeys() []string {
-	keys := []string{"date", typeKey(Restriction, true)}
+	keys := []string{"date", typeKey(Restriction, true), "retained.intro", "retained.none", "systems.intro", "restriction.set", "restriction.lifted"}
+	for _, c := range Categories {
+		keys = append(keys, "category."+c)
+	}
 	for _, t := range Types {
 		keys = append(keys, typeKey(t, false))
 	}

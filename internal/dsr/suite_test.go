@@ -40,6 +40,7 @@ func runSuite(t *testing.T, open func(t *testing.T) store) {
 		{"Extend", testExtend},
 		{"ExtendRefused", testExtendRefused},
 		{"Reject", testReject},
+		{"Anonymize", testAnonymize},
 		{"Transitions", testTransitions},
 		{"RateLimits", testRateLimits},
 		{"List", testList},
@@ -50,6 +51,10 @@ func runSuite(t *testing.T, open func(t *testing.T) store) {
 		{"DeleteExpired", testDeleteExpired},
 		{"ConcurrentSubmissions", testConcurrent},
 		{"MailFailure", testMailFailure},
+		{"Fulfilment", testFulfilment},
+		{"FulfilmentFailure", testFulfilmentFailure},
+		{"ParseKey", testParseKey},
+		{"Wait", testWait},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newEnv(t, open(t))) })
 	}
@@ -373,11 +378,17 @@ func testStatusToken(t *testing.T, e *env) {
 		})
 	}
 	t.Run("ClosedRequest", func(t *testing.T) {
-		for _, to := range []dsr.Status{dsr.Processing, dsr.Completed} {
-			if _, err := e.svc.Advance(ctx, e.tenant, a.ID, to, ""); err != nil {
-				t.Fatal(err)
-			}
+		if _, _, err := e.svc.Claim(ctx, e.tenant, a.ID); err != nil {
+			t.Fatal(err)
 		}
+		if _, err := e.svc.Complete(ctx, e.tenant, a.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		// Readable for ClosedStatusTTL after it closed, then no more.
+		if _, err := e.svc.Status(ctx, e.tenant, a.ID, tokenA); err != nil {
+			t.Fatalf("just closed: %v", err)
+		}
+		e.clock.Set(e.clock.Now().Add(dsr.ClosedStatusTTL))
 		_, err := e.svc.Status(ctx, e.tenant, a.ID, tokenA)
 		wantCode(t, err, apperr.CodeUnauthenticated)
 	})
@@ -458,7 +469,20 @@ func testTransitions(t *testing.T, e *env) {
 	step := func(to dsr.Status, wantErr string) {
 		t.Helper()
 		v := e.version(t, r.ID)
-		_, err := e.svc.Advance(ctx, e.tenant, r.ID, to, "")
+		var err error
+		switch to {
+		case dsr.Processing:
+			var ok bool
+			if _, ok, err = e.svc.Claim(ctx, e.tenant, r.ID); err == nil && !ok {
+				err = apperr.New(apperr.Conflict, dsr.CodeInvalidTransition, "not claimed")
+			}
+		case dsr.Completed:
+			_, err = e.svc.Complete(ctx, e.tenant, r.ID, "")
+		case dsr.Failed:
+			_, err = e.svc.Fail(ctx, e.tenant, r.ID, "test")
+		default:
+			err = apperr.New(apperr.Conflict, dsr.CodeInvalidTransition, "no such move")
+		}
 		if wantErr == "" {
 			if err != nil {
 				t.Fatalf("to %s: %v", to, err)
@@ -496,7 +520,7 @@ func testTransitions(t *testing.T, e *env) {
 			want := map[string]bool{
 				"pending_verification>verified": true, "pending_verification>rejected": true, "pending_verification>expired": true,
 				"verified>processing": true, "verified>rejected": true,
-				"processing>completed": true, "processing>failed": true,
+				"processing>completed": true, "processing>failed": true, "failed>processing": true,
 			}[string(from)+">"+string(to)]
 			if got := dsr.CanMove(from, to); got != want {
 				t.Errorf("CanMove(%s, %s) = %v, want %v", from, to, got, want)

@@ -57,7 +57,7 @@ func (t *Table) Get(ctx context.Context, k table.Key) (table.Item, error) {
 	if out.Item == nil {
 		return table.Item{}, fmt.Errorf("dynamo: get %s: %w", k, table.ErrNotFound)
 	}
-	return unmarshalItem(out.Item)
+	return ItemFromAttributes(out.Item)
 }
 
 func (t *Table) Put(ctx context.Context, it table.Item, c table.Cond) error {

@@ -183,3 +183,13 @@ func withStandIns(p *ports.Ports) (*handlers.Set, error) {
 	}
 	return set, nil
 }
+
+// withoutStreams builds every function but the stream-triggered ones: nothing acts on the
+// change feed, so tests of the states before fulfilment see them stay.
+func withoutStreams(p *ports.Ports) (*handlers.Set, error) {
+	set, err := handlers.All(p)
+	if err == nil {
+		set.Stream = map[string]handlers.StreamHandler{}
+	}
+	return set, err
+}

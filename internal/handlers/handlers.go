@@ -1,6 +1,6 @@
 // Package handlers gathers every Lambda function of the service by its template.yaml logical
 // id, for gdprd and gdprctl, which run them all. Each function lives in a package of its own
-// (consentapi, requestsapi, metaapi, retentionjob, internal/authorizer) so that its Lambda
+// (consentapi, requestsapi, metaapi, retentionjob, deliveriesjob, internal/authorizer) so that its Lambda
 // binary links only its own code.
 package handlers
 
@@ -13,9 +13,12 @@ import (
 
 	"github.com/example/gdpr/internal/authorizer"
 	"github.com/example/gdpr/internal/handlers/consentapi"
+	"github.com/example/gdpr/internal/handlers/exportfn"
+	"github.com/example/gdpr/internal/handlers/deliveriesjob"
 	"github.com/example/gdpr/internal/handlers/metaapi"
 	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/handlers/retentionjob"
+	"github.com/example/gdpr/internal/handlers/rightsfn"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
 )
@@ -65,6 +68,13 @@ func All(p *ports.Ports) (*Set, error) {
 		}
 		s.HTTP[fn.name], s.Routes[fn.name] = a.Handle, a.RouteKeys()
 	}
+	export, err := exportfn.New(p)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: ExportFunction: %w", err)
+	}
+	s.Stream["ExportFunction"] = StreamHandler(export)
 	s.Schedule["RetentionFunction"] = retentionjob.New(p)
+	s.Schedule["DeliveriesFunction"] = deliveriesjob.New(p)
+	s.Stream["RightsFunction"] = StreamHandler(rightsfn.New(p))
 	return s, nil
 }

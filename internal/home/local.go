@@ -70,14 +70,15 @@ func local(dir string, clk clock.Clock, baseURL string, log *slog.Logger, sender
 		return nil, fmt.Errorf("home: %w", err)
 	}
 	return &ports.Ports{
-		Table:   db,
-		Feed:    db,
-		Objects: exports,
-		Mail:    out,
-		Clock:   clk,
-		Secrets: master,
-		Log:     log,
-		Close:   db.Close,
+		Table:     db,
+		Feed:      db,
+		Objects:   exports,
+		Mail:      out,
+		Clock:     clk,
+		Secrets:   master,
+		Log:       log,
+		PublicURL: baseURL,
+		Close:     db.Close,
 	}, nil
 }
 

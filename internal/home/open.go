@@ -14,8 +14,18 @@ const EnvCreateTable = "GDPR_CREATE_TABLE"
 // Open builds the ports of a long-running local process (gdprd, gdprctl): the AWS adapters
 // when env sets TABLE_NAME, the embedded ones under dataDir otherwise. Against AWS or an
 // emulator, GDPR_SECRET defaults to the local master secret in dataDir, so that one data
-// folder's keys keep working whichever engine holds the data.
+// folder's keys keep working whichever engine holds the data. Either way the ports are the
+// local server's (Ports.Local).
 func Open(ctx context.Context, env func(string) string, dataDir, baseURL string, clk clock.Clock, log *slog.Logger) (*ports.Ports, error) {
+	p, err := open(ctx, env, dataDir, baseURL, clk, log)
+	if err != nil {
+		return nil, err
+	}
+	p.Local = true
+	return p, nil
+}
+
+func open(ctx context.Context, env func(string) string, dataDir, baseURL string, clk clock.Clock, log *slog.Logger) (*ports.Ports, error) {
 	if env(ports.EnvTable) == "" {
 		return local(dataDir, clk, baseURL, log, env(ports.EnvSender))
 	}
@@ -37,5 +47,13 @@ func Open(ctx context.Context, env func(string) string, dataDir, baseURL string,
 			return nil, err
 		}
 	}
-	return ports.AWS(ctx, env, clk, log)
+	p, err := ports.AWS(ctx, env, clk, log)
+	if err != nil {
+		return nil, err
+	}
+	// Links point at this process, which serves the routes, unless the environment says more.
+	if p.PublicURL == "" {
+		p.PublicURL = baseURL
+	}
+	return p, nil
 }

@@ -5,7 +5,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -17,20 +16,23 @@ import (
 
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/idempotency"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/table"
+	"github.com/example/gdpr/internal/tenant"
 )
 
 // MaxBody is the largest request body accepted, in bytes.
 const MaxBody = 64 << 10
 
-// Role is what a caller's key lets it do. The authorizer puts it in the request context.
+// Role is what a caller's key lets it do: one of the roles tenant keys are issued for. The
+// authorizer puts it in the request context.
 type Role string
 
 const (
 	RoleNone  Role = ""
-	RoleSite  Role = "site"
-	RoleAdmin Role = "admin"
+	RoleSite  Role = tenant.RoleSite
+	RoleAdmin Role = tenant.RoleAdmin
 )
 
 // Access is who may call a route.
@@ -84,7 +86,7 @@ type Config struct {
 type API struct {
 	cfg    Config
 	routes map[string]Route
-	idem   idempotency
+	idem   *idempotency.Store
 	cursor cursorSealer
 }
 
@@ -93,7 +95,7 @@ func New(cfg Config, routes ...Route) *API {
 	a := &API{
 		cfg:    cfg,
 		routes: make(map[string]Route, len(routes)),
-		idem:   idempotency{table: cfg.Table, clock: cfg.Clock},
+		idem:   idempotency.New(cfg.Table, cfg.Clock, cfg.Secrets),
 		cursor: newCursorSealer(cfg.Secrets.Key(secrets.ForCursor)),
 	}
 	for _, r := range routes {
@@ -119,7 +121,7 @@ func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (ev
 	start := time.Now()
 	reqID := ev.RequestContext.RequestID
 	if reqID == "" {
-		reqID = "req-" + base64.RawURLEncoding.EncodeToString(secrets.Random(12))
+		reqID = secrets.NewID("req-", 12)
 	}
 	r := &Request{Event: &ev, RequestID: reqID, api: a}
 	resp := a.serve(ctx, r)

@@ -18,6 +18,7 @@ import (
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/idempotency"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/sqlite"
 	"github.com/example/gdpr/internal/sqlite/sqlitetest"
@@ -321,7 +322,7 @@ func TestIdempotency(t *testing.T) {
 		}
 	})
 	t.Run("ExpiresAfter24h", func(t *testing.T) {
-		f.clock.Set(f.clock.Now().Add(httpapi.IdempotencyTTL + 1))
+		f.clock.Set(f.clock.Now().Add(idempotency.TTL + 1))
 		defer f.clock.Reset()
 		before := f.calls.Load()
 		resp, _ := post("k1", `{"name":"b"}`)

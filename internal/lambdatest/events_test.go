@@ -69,14 +69,24 @@ func TestEvents(t *testing.T) {
 		covered[fn] = true
 
 		var shape struct {
-			Version  string `json:"version"`
-			Type     string `json:"type"`
-			RouteKey string `json:"routeKey"`
+			Version  string            `json:"version"`
+			Type     string            `json:"type"`
+			RouteKey string            `json:"routeKey"`
+			Records  []json.RawMessage `json:"Records"`
 		}
 		if err := json.Unmarshal(b, &shape); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		switch {
+		case len(shape.Records) > 0:
+			var ev events.DynamoDBEvent
+			decodeStrict(t, name, b, &ev)
+			i := slices.IndexFunc(tpl.StreamTriggers(), func(s samtemplate.StreamTrigger) bool { return s.Function == fn })
+			if i < 0 {
+				t.Errorf("%s: %s has no stream trigger", name, fn)
+				continue
+			}
+			covered[fn+"."+tpl.StreamTriggers()[i].Name] = true
 		case shape.Type == "REQUEST":
 			var ev events.APIGatewayV2CustomAuthorizerV2Request
 			decodeStrict(t, name, b, &ev)
@@ -128,6 +138,11 @@ func TestEvents(t *testing.T) {
 	for _, s := range tpl.Schedules() {
 		if !covered[s.Function+"."+s.Name] {
 			t.Errorf("no sample event for schedule %s.%s", s.Function, s.Name)
+		}
+	}
+	for _, s := range tpl.StreamTriggers() {
+		if !covered[s.Function+"."+s.Name] {
+			t.Errorf("no sample event for stream trigger %s.%s", s.Function, s.Name)
 		}
 	}
 	for _, f := range tpl.Functions() {

@@ -30,6 +30,8 @@ const (
 	EnvSender   = "SENDER_EMAIL"
 	EnvSecret   = "GDPR_SECRET"
 	EnvLogLevel = "LOG_LEVEL"
+	// EnvPublicURL is optional: the functions that email links require it (ExportFunction).
+	EnvPublicURL = "PUBLIC_BASE_URL"
 )
 
 // awsSettings are the required settings, read at once so that one start names every
@@ -83,13 +85,14 @@ func AWS(ctx context.Context, env func(string) string, clk clock.Clock, log *slo
 	}
 	db := dynamodb.NewFromConfig(cfg)
 	return &Ports{
-		Table:   dynamo.New(db, s.table, def),
-		Feed:    dynamo.NewFeed(dynamodbstreams.NewFromConfig(cfg), db, s.table),
-		Objects: s3.New(s3Client(cfg, env), s.bucket, s.kmsKey),
-		Mail:    ses.New(awsses.NewFromConfig(cfg), s.sender, ""),
-		Clock:   clk,
-		Secrets: master,
-		Log:     log,
+		Table:     dynamo.New(db, s.table, def),
+		Feed:      dynamo.NewFeed(dynamodbstreams.NewFromConfig(cfg), db, s.table),
+		Objects:   s3.New(s3Client(cfg, env), s.bucket, s.kmsKey),
+		Mail:      ses.New(awsses.NewFromConfig(cfg), s.sender, ""),
+		Clock:     clk,
+		Secrets:   master,
+		Log:       log,
+		PublicURL: env(EnvPublicURL),
 	}, nil
 }
 

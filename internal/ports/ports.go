@@ -22,6 +22,13 @@ type Ports struct {
 	Clock   clock.Clock
 	Secrets secrets.Master
 	Log     *slog.Logger
+	// PublicURL is the base URL the API is reached at (links in emails start with it):
+	// PUBLIC_BASE_URL in AWS, the local server's address at home. Empty when unknown.
+	PublicURL string
+	// Local is true for the local server and its command line (home.Open): marketplace sites
+	// may then also be registered at, and called on, loopback (http://127.0.0.1:PORT). Never
+	// set in a Lambda function.
+	Local bool
 	// Close releases what the adapters hold (the SQLite file); nil when nothing needs it.
 	Close func() error
 }

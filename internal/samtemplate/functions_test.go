@@ -38,11 +38,19 @@ func TestRoutes(t *testing.T) {
 		{Method: "GET", Path: "/v1/requests/{id}", Function: "RequestsFunction", Auth: true},
 		{Method: "POST", Path: "/v1/requests/{id}/extend", Function: "RequestsFunction", Auth: true},
 		{Method: "POST", Path: "/v1/requests/{id}/reject", Function: "RequestsFunction", Auth: true},
+		{Method: "POST", Path: "/v1/requests/{id}/retry", Function: "RequestsFunction", Auth: true},
 		{Method: "GET", Path: "/v1/audit", Function: "RequestsFunction", Auth: true},
 		{Method: "GET", Path: "/v1/audit/verify", Function: "RequestsFunction", Auth: true},
+		{Method: "GET", Path: "/v1/tenant", Function: "RequestsFunction", Auth: true},
+		{Method: "PATCH", Path: "/v1/tenant", Function: "RequestsFunction", Auth: true},
+		{Method: "POST", Path: "/v1/systems", Function: "RequestsFunction", Auth: true},
+		{Method: "GET", Path: "/v1/systems", Function: "RequestsFunction", Auth: true},
+		{Method: "DELETE", Path: "/v1/systems/{id}", Function: "RequestsFunction", Auth: true},
+		{Method: "POST", Path: "/v1/systems/{id}/rotate-secret", Function: "RequestsFunction", Auth: true},
 		{Method: "POST", Path: "/v1/public/{tenant}/requests", Function: "RequestsFunction"},
 		{Method: "POST", Path: "/v1/public/{tenant}/requests/{id}/verify", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/public/{tenant}/requests/{id}", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/public/{tenant}/requests/{id}/export", Function: "RequestsFunction"},
 	} {
 		want[r.Key()] = r
 	}
@@ -143,33 +151,40 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("%s: timeout %v", fn.LogicalID, fn.Timeout)
 		}
 	}
-	want := []string{"AuthorizerFunction", "ConsentFunction", "MetaFunction", "RequestsFunction", "RetentionFunction"}
+	want := []string{"AuthorizerFunction", "ConsentFunction", "DeliveriesFunction", "ExportFunction", "MetaFunction", "RequestsFunction", "RetentionFunction", "RightsFunction"}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("functions %v, want %v", ids, want)
 	}
-	if got, want := fns[4].Timeout, 300*time.Second; got != want {
+	if got, want := fns[6].Timeout, 300*time.Second; got != want {
 		t.Errorf("RetentionFunction timeout %v, want %v (its own, over Globals)", got, want)
 	}
-	if got, want := fns[2].Timeout, 5*time.Second; got != want {
+	if got, want := fns[4].Timeout, 5*time.Second; got != want {
 		t.Errorf("MetaFunction timeout %v, want %v", got, want)
 	}
 }
 
 func TestSchedules(t *testing.T) {
 	ss := mustParse(t, gdpr.Template).Schedules()
-	if len(ss) != 1 {
-		t.Fatalf("schedules %+v, want one", ss)
+	want := map[string]samtemplate.Schedule{
+		"RetentionFunction":  {Function: "RetentionFunction", Name: "Retention", Expression: "rate(1 hour)", Enabled: true},
+		"DeliveriesFunction": {Function: "DeliveriesFunction", Name: "Deliveries", Expression: "rate(1 minute)", Enabled: true},
 	}
-	s := ss[0]
-	if s.Function != "RetentionFunction" || s.Name != "Retention" || s.Expression != "rate(1 hour)" || !s.Enabled {
-		t.Fatalf("schedule %+v", s)
+	jobs := map[string]string{"RetentionFunction": "retention", "DeliveriesFunction": "deliveries"}
+	if len(ss) != len(want) {
+		t.Fatalf("schedules %+v, want %d", ss, len(want))
 	}
-	// The local server finds the schedule for POST /_local/jobs/{name} by this field.
-	var in struct {
-		Job string `json:"job"`
-	}
-	if err := json.Unmarshal(s.Input, &in); err != nil || in.Job != "retention" {
-		t.Fatalf("input %s: job %q, %v", s.Input, in.Job, err)
+	for _, s := range ss {
+		w := want[s.Function]
+		if s.Function != w.Function || s.Name != w.Name || s.Expression != w.Expression || !s.Enabled {
+			t.Fatalf("schedule %+v", s)
+		}
+		// The local server finds the schedule for POST /_local/jobs/{name} by this field.
+		var in struct {
+			Job string `json:"job"`
+		}
+		if err := json.Unmarshal(s.Input, &in); err != nil || in.Job != jobs[s.Function] {
+			t.Fatalf("input %s: job %q, %v", s.Input, in.Job, err)
+		}
 	}
 }
 

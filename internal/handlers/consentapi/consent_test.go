@@ -29,7 +29,7 @@ import (
 	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/table/tabletest"
-	"github.com/example/gdpr/internal/tablecount"
+	"github.com/example/gdpr/internal/table/tabletest/tablecount"
 	"github.com/example/gdpr/internal/tenant"
 )
 

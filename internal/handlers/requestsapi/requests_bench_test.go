@@ -13,7 +13,7 @@ import (
 	"github.com/example/gdpr/internal/sqlite"
 	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
-	"github.com/example/gdpr/internal/tablecount"
+	"github.com/example/gdpr/internal/table/tabletest/tablecount"
 )
 
 // discard is a mail sender that sends nothing, to measure the service without the outbox's

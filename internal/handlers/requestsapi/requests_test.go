@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/table"
+	"github.com/example/gdpr/internal/tenant"
 )
 
 func TestRequestsSQLite(t *testing.T) {
@@ -42,6 +44,9 @@ func runRQSuite(t *testing.T, open func(t *testing.T) rqStore) {
 		{"Audit", testRQAudit},
 		{"Idempotency", testRQIdempotency},
 		{"Retention", testRQRetention},
+		{"Retry", testRQRetry},
+		{"Systems", testRQSystems},
+		{"RetryRequeuesDeliveries", testRQRetryDeliveries},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newRQEnv(t, open(t))) })
 	}
@@ -56,6 +61,7 @@ const (
 	rqGet          = "GET /v1/requests/{id}"
 	rqExtend       = "POST /v1/requests/{id}/extend"
 	rqReject       = "POST /v1/requests/{id}/reject"
+	rqRetry        = "POST /v1/requests/{id}/retry"
 	rqAuditList    = "GET /v1/audit"
 	rqAuditVerify  = "GET /v1/audit/verify"
 	rqAnyone       = "198.51.100.7"
@@ -81,21 +87,16 @@ func (e *rqEnv) verified(t *testing.T, email string) (id, token string) {
 	return id, r.str("access_token")
 }
 
-// addSubject stores a subject's profile and email lookup, as the consent function does.
+// addSubject stores a subject's profile and email lookup through the profile's owner, as the
+// consent function does.
 func (e *rqEnv) addSubject(t *testing.T, id, email string) {
 	t.Helper()
-	ctx := context.Background()
-	for k, v := range map[table.Key]any{
-		subject.Key(e.tenant, id, subject.SKProfile):       subject.Profile{SubjectID: id, FirstName: "Ann", Email: email, UpdatedAt: rqStart},
-		subject.EmailKey(e.ports.Secrets, e.tenant, email): subject.EmailLookup{SubjectID: id},
-	} {
-		it, err := table.NewItem(k, 0, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.ports.Table.Put(ctx, it, table.Cond{Kind: table.IfAbsent}); err != nil {
-			t.Fatal(err)
-		}
+	ws, err := subject.NewProfileWrite(e.ports.Secrets, e.tenant, id).Writes(subject.Profile{}, 0, subject.Profile{FirstName: "Ann", Email: email, UpdatedAt: rqStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ports.Table.Transact(context.Background(), ws); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -262,8 +263,11 @@ func testRQAccessToken(t *testing.T, e *rqEnv) {
 	status(tokenA, e.other, a).want(t, 401, "unauthenticated")
 	// A key is no token.
 	e.call(t, e.admin(), rqStatus, nil, "", e.tenant, a).want(t, 401, "unauthenticated")
-	// Closed: the token stops working.
+	// Closed: the token works for 7 days more, then stops (an access request without an
+	// export to keep it readable).
 	e.call(t, e.admin(), rqReject, nil, `{"reason":"excessive"}`, a).want(t, 200, "")
+	status(tokenA, e.tenant, a).want(t, 200, "")
+	e.clock.Set(e.clock.Now().Add(dsr.ClosedStatusTTL))
 	status(tokenA, e.tenant, a).want(t, 401, "unauthenticated")
 }
 
@@ -484,4 +488,28 @@ func testRQRetention(t *testing.T, e *rqEnv) {
 	if _, err := e.retention(ctx, []byte(`{"job":"notifications"}`)); err == nil {
 		t.Fatal("another job's input was accepted")
 	}
+}
+
+// testRQRetry: an operator takes a failed request back to processing, once.
+func testRQRetry(t *testing.T, e *rqEnv) {
+	id, _ := e.verified(t, "ann@example.org")
+	e.call(t, e.admin(), rqRetry, nil, "", id).want(t, 409, "invalid_transition")
+	e.call(t, e.site(), rqRetry, nil, "", id).want(t, 403, "forbidden")
+	e.call(t, e.admin(), rqRetry, nil, "", "req_unknown").want(t, 404, "request_not_found")
+	svc := dsr.New(e.ports.Table, tenant.Store{Table: e.ports.Table, Clock: e.clock}, e.ports.Mail, e.clock, e.ports.Secrets)
+	if _, _, err := svc.Claim(context.Background(), e.tenant, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Fail(context.Background(), e.tenant, id, "step packaged failed 3 times"); err != nil {
+		t.Fatal(err)
+	}
+	g := e.call(t, e.admin(), rqGet, nil, "", id).want(t, 200, "")
+	if g.str("status") != "failed" || g.str("failure") != "step packaged failed 3 times" || g.body["attempts"] != float64(1) {
+		t.Fatalf("failed record %s", g.raw)
+	}
+	r := e.call(t, e.admin(), rqRetry, nil, "", id).want(t, 200, "")
+	if r.str("status") != "processing" || r.str("failure") != "" || r.body["attempts"] != nil || r.str("completed_at") != "" {
+		t.Fatalf("retried record %s", r.raw)
+	}
+	e.call(t, e.admin(), rqRetry, nil, "", id).want(t, 409, "invalid_transition")
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/expiry"
-	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/idempotency"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -55,7 +55,7 @@ func New(p *ports.Ports) func(context.Context, json.RawMessage) (json.RawMessage
 		rep := retentionReport{
 			Job:     retentionJob,
 			Tenants: len(ids),
-			Deleted: map[string]int{consent.KindDevices: 0, httpapi.KindIdempotency: 0, dsr.KindRateLimit: 0},
+			Deleted: map[string]int{consent.KindDevices: 0, idempotency.Kind: 0, dsr.KindRateLimit: 0},
 			Expired: map[string]int{dsr.KindRequests: 0},
 		}
 		var errs []error

@@ -6,7 +6,7 @@ import (
 
 	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
-	"github.com/example/gdpr/internal/tablecount"
+	"github.com/example/gdpr/internal/table/tabletest/tablecount"
 )
 
 func TestCounts(t *testing.T) {

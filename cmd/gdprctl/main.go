@@ -29,6 +29,7 @@ import (
 
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/audit"
+	"github.com/example/gdpr/internal/awsports"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/gdprd"
@@ -259,7 +260,7 @@ func keyRotate(ctx context.Context, e *env, args []string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.getenv(ports.EnvTable) == "" {
+	if e.getenv(awsports.EnvTable) == "" {
 		if old, err := gdprd.ReadCredentials(e.dataDir); err == nil && old.Tenant == keys.Tenant {
 			if err := gdprd.WriteCredentials(e.dataDir, keys); err != nil {
 				return nil, err

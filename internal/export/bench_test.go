@@ -260,9 +260,7 @@ func benchChild(spec string) {
 	parts := strings.Split(spec, "|")
 	mode, path, dir := parts[0], parts[1], parts[2]
 	ctx := context.Background()
-	def, err := ports.TableDef()
-	must(err)
-	db, err := sqlite.Open(path, def)
+	db, err := sqlite.Open(path, ports.TableDef())
 	must(err)
 	defer db.Close()
 	var rows, size int64

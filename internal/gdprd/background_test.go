@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/gdpr/internal/handlers"
-	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/table"
 )
 
@@ -17,16 +15,13 @@ import (
 func TestSweep(t *testing.T) {
 	ctx := context.Background()
 	// Without its stream functions, nothing reads the feed and the sweep may trim it all.
-	noStreams := func(p *ports.Ports) (*handlers.Set, error) {
-		set, err := handlers.All(p)
-		if err == nil {
-			set.Stream = map[string]handlers.StreamHandler{}
-	// Built without its stream functions, so that no one reads the feed.
-			clear(set.Stream)
+	var noStreams []Function
+	for _, f := range Functions {
+		if f.Stream == nil {
+			noStreams = append(noStreams, f)
 		}
-		return set, err
 	}
-	s, err := New(ctx, Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Env: func(string) string { return "" }, Build: noStreams})
+	s, err := New(ctx, Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Env: func(string) string { return "" }, Functions: noStreams})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,23 @@
 package gdprd_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	gdpr "github.com/example/gdpr"
 	"github.com/example/gdpr/internal/audit"
@@ -20,20 +26,36 @@ import (
 	"github.com/example/gdpr/internal/gdprd"
 	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/samtemplate"
+	"github.com/example/gdpr/internal/sites"
 	"github.com/example/gdpr/internal/tenant"
 )
 
 // Placeholders the sample events carry for what only a prepared store knows: a request's id,
-// its emailed verification code and the access token its verification returned.
+// its emailed verification code, the access token its verification returned and a
+// registered site's id. (The demo keys are gdprd.SampleSiteKey and gdprd.SampleAdminKey.)
 const (
-	sampleRequestID = "req_4k7m2p9q8r3s6t1v"
-	sampleCode      = "482913"
-	sampleToken     = "sample-access-token-not-a-real-one"
+	sampleCode     = "482913"
+	sampleToken    = "sample-access-token-not-a-real-one"
+	sampleSystemID = "sys_q3Vd0l2nX7aQ1bZk"
 )
+
+// sampleRequestIDs are the request ids the samples name: each stands for the prepared request.
+var sampleRequestIDs = []string{
+	"req_4k7m2p9q8r3s6t1v",       // the HTTP samples
+	"req_4Hn2q0cVb1XkT9mYpR3sLw", // requests-retry
+	"req_sampleExportRequest00",  // export-stream
+	"req_sample0000000000000000", // rights-stream
+}
 
 // sampleStore is what a sample's preparation made: the values its placeholders stand for.
 type sampleStore struct {
-	id, code, token string
+	id, code, token, system string
+}
+
+// with is st with what other made added.
+func (st sampleStore) with(other sampleStore) sampleStore {
+	return sampleStore{id: cmp.Or(other.id, st.id), code: cmp.Or(other.code, st.code),
+		token: cmp.Or(other.token, st.token), system: cmp.Or(other.system, st.system)}
 }
 
 // prepare readies the store of one sample. The subject samples name u-42, whose consent
@@ -41,13 +63,14 @@ type sampleStore struct {
 type prepare func(t *testing.T, w *eventWorld) sampleStore
 
 // eventExpect is what a sample must answer: for an HTTP event its status, and the keys of its
-// JSON body (a problem's code); for a schedule, a check of its output.
+// JSON body (a problem's code); for a schedule or a stream batch, a check of its output and of
+// the store it ran on.
 type eventExpect struct {
 	prepare []prepare
 	status  int
 	keys    []string // top-level keys the body must have (at least)
 	code    string   // problem+json code, for an error status
-	output  func(t *testing.T, out json.RawMessage)
+	output  func(t *testing.T, w *eventWorld, st sampleStore, out json.RawMessage)
 }
 
 var (
@@ -59,8 +82,52 @@ var (
 		w.invokeSample(t, "consent-profile-put", 200)
 		return sampleStore{}
 	}
-	withPending  prepare = func(t *testing.T, w *eventWorld) sampleStore { return w.request(t, false) }
-	withVerified prepare = func(t *testing.T, w *eventWorld) sampleStore { return w.request(t, true) }
+	withPending  prepare = func(t *testing.T, w *eventWorld) sampleStore { return w.request(t, dsr.Access, false) }
+	withVerified prepare = func(t *testing.T, w *eventWorld) sampleStore { return w.request(t, dsr.Access, true) }
+	withErasure  prepare = func(t *testing.T, w *eventWorld) sampleStore { return w.request(t, dsr.Erasure, true) }
+	// withFailed ends a verified request as failed, as fulfilment does after its last attempt.
+	withFailed prepare = func(t *testing.T, w *eventWorld) sampleStore {
+		st := w.request(t, dsr.Access, true)
+		svc := w.requests(&codeMail{})
+		if _, ok, err := svc.Claim(context.Background(), gdprd.DemoTenant, st.id); err != nil || !ok {
+			t.Fatalf("claim: %v, %v", ok, err)
+		}
+		if _, err := svc.Fail(context.Background(), gdprd.DemoTenant, st.id, "sample failure"); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	// withDueDelivery leaves one delivery due: the sample erasure (rights-stream) told a site
+	// on loopback that refused the first call, and the clock moved past the retry's backoff.
+	withDueDelivery prepare = func(t *testing.T, w *eventWorld) sampleStore {
+		var calls atomic.Int32
+		site := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+			if calls.Add(1) == 1 {
+				rw.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}))
+		t.Cleanup(site.Close)
+		p := w.runner.Ports
+		reg := sites.Registration{Name: "shop.example.org", URL: site.URL + "/hook", Events: []string{sites.Erasure}}
+		if _, _, err := sites.New(p.Table, p.Clock, p.Secrets, p.Local, p.Log).Register(context.Background(), gdprd.DemoTenant, reg, audit.ActorOperator); err != nil {
+			t.Fatal(err)
+		}
+		st := withErasure(t, w)
+		w.invoke(t, "rights-stream", st)
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("the site was called %d times by the erasure, want 1", n)
+		}
+		w.clock.Set(eventsStart.Add(time.Minute)) // sites.Backoff(1) is under a minute
+		return st
+	}
+	// withSystem registers the site of requests-systems-post.
+	withSystem prepare = func(t *testing.T, w *eventWorld) sampleStore {
+		var sys struct{ ID string }
+		if err := json.Unmarshal([]byte(w.invokeSample(t, "requests-systems-post", 201)), &sys); err != nil || sys.ID == "" {
+			t.Fatalf("registering a system: %v, id %q", err, sys.ID)
+		}
+		return sampleStore{system: sys.ID}
+	}
 	// afterExpiry moves the clock past the deadline of an unverified request.
 	afterExpiry prepare = func(t *testing.T, w *eventWorld) sampleStore {
 		w.clock.Set(eventsStart.Add(dsr.UnverifiedTTL + time.Hour))
@@ -92,8 +159,37 @@ var eventExpectations = map[string]eventExpect{
 	"requests-reject":        {prepare: []prepare{withVerified}, status: 200, keys: []string{"id", "status", "rejection"}},
 	"requests-audit":         {prepare: []prepare{withVerified}, status: 200, keys: []string{"items"}},
 	"requests-audit-verify":  {prepare: []prepare{withVerified}, status: 200, keys: []string{"ok", "entries"}},
+	"requests-retry":         {prepare: []prepare{withFailed}, status: 200, keys: []string{"id", "status", "timeline"}},
+	// The sample's link carries a placeholder signature, which no data folder's secret made:
+	// the route's normal answer to it is 403 invalid_signature (a good link needs an export).
+	"requests-export-download": {status: 403, code: "invalid_signature"},
+	"requests-systems-post":    {status: 201, keys: []string{"id", "name", "url", "events", "secret"}},
+	"requests-systems-list":    {prepare: []prepare{withSystem}, status: 200, keys: []string{"items"}},
+	"requests-systems-delete":  {prepare: []prepare{withSystem}, status: 204},
+	"requests-systems-rotate":  {prepare: []prepare{withSystem}, status: 200, keys: []string{"id", "secret", "rotated_at"}},
+	"requests-tenant-get":      {status: 200, keys: []string{"purposes", "notice_period_days", "reminder_days", "dpo_email"}},
+	"requests-tenant-patch":    {status: 200, keys: []string{"purposes", "notice_period_days", "reminder_days", "dpo_email"}},
 
-	"retention-schedule": {prepare: []prepare{withPending, afterExpiry}, output: func(t *testing.T, out json.RawMessage) {
+	// The stream samples name a request of the subject u-42 (of someone unknown, the work
+	// would only answer no_data): its own work must have run, to the end.
+	"export-stream": {prepare: []prepare{withSubject, withVerified}, output: fulfilled("package_stored")},
+	"rights-stream": {prepare: []prepare{withSubject, withErasure}, output: fulfilled("anonymized")},
+
+	"deliveries-schedule": {prepare: []prepare{withSubject, withDueDelivery}, output: func(t *testing.T, _ *eventWorld, _ sampleStore, out json.RawMessage) {
+		var rep struct {
+			Job                           string
+			Tenants, Attempted, Confirmed int
+			More                          bool
+		}
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Job != "deliveries" || rep.Tenants != 1 || rep.Attempted != 1 || rep.Confirmed != 1 || rep.More {
+			t.Fatalf("deliveries report %s, want job deliveries, 1 tenant, 1 delivery attempted and confirmed", out)
+		}
+	}},
+
+	"retention-schedule": {prepare: []prepare{withPending, afterExpiry}, output: func(t *testing.T, _ *eventWorld, _ sampleStore, out json.RawMessage) {
 		var rep struct {
 			Job     string
 			Tenants int
@@ -106,25 +202,25 @@ var eventExpectations = map[string]eventExpect{
 			t.Fatalf("retention report %s, want job retention, 1 tenant, 1 request expired", out)
 		}
 	}},
-
-	// The Lambda authorizer's samples (they go with internal/authorizer).
-	"authorizer-request":     {output: authorizerAnswer(true)},
-	"authorizer-missing-key": {output: authorizerAnswer(true)},
 }
 
-// authorizerAnswer checks the authorizer's simple response: it always authorizes, and leaves
-// 401/403 to the HTTP layer (DESIGN.md); the sample keys are no real keys, so no tenant.
-func authorizerAnswer(authorized bool) func(t *testing.T, out json.RawMessage) {
-	return func(t *testing.T, out json.RawMessage) {
-		var resp struct {
-			IsAuthorized bool              `json:"isAuthorized"`
-			Context      map[string]string `json:"context"`
-		}
+// fulfilled checks a stream batch's run: no record to deliver again, and the request the
+// record names completed, its timeline showing step.
+func fulfilled(step string) func(t *testing.T, w *eventWorld, st sampleStore, out json.RawMessage) {
+	return func(t *testing.T, w *eventWorld, st sampleStore, out json.RawMessage) {
+		var resp events.DynamoDBEventResponse
 		if err := json.Unmarshal(out, &resp); err != nil {
 			t.Fatal(err)
 		}
-		if resp.IsAuthorized != authorized || resp.Context["tenant"] != "" {
-			t.Fatalf("authorizer answered %s, want isAuthorized %v and no tenant", out, authorized)
+		if len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("batch answered %s, want no item failures", out)
+		}
+		r, err := w.requests(&codeMail{}).Get(context.Background(), gdprd.DemoTenant, st.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != dsr.Completed || !slices.ContainsFunc(r.Timeline, func(e dsr.Event) bool { return e.Event == step }) {
+			t.Fatalf("request %s after the batch (failure %q), timeline %+v: want completed, with step %s", r.Status, r.Failure, r.Timeline, step)
 		}
 	}
 }
@@ -132,9 +228,10 @@ func authorizerAnswer(authorized bool) func(t *testing.T, out json.RawMessage) {
 var eventsStart = time.Date(2026, 11, 28, 16, 47, 0, 0, time.UTC)
 
 // eventWorld is one sample's store: a runner of its own on a new data folder, with the demo
-// tenant the samples name.
+// tenant the samples name and its keys.
 type eventWorld struct {
 	runner *gdprd.Runner
+	dir    string
 	clock  *clock.Settable
 	byName map[string]string // sample name → function
 }
@@ -142,7 +239,7 @@ type eventWorld struct {
 // TestEvents invokes every sample event in events/ (named <function folder>-<what>.json)
 // through its function's handler, as `make invoke` and `sam local invoke -e` do, each on a
 // store prepared for it, and checks its answer: the status and body shape for an HTTP event,
-// the output for a schedule.
+// the output (and what it did to the store) for a schedule or a stream batch.
 func TestEvents(t *testing.T) {
 	files, err := filepath.Glob("../../events/*.json")
 	if err != nil {
@@ -179,20 +276,18 @@ func TestEvents(t *testing.T) {
 			w := newEventWorld(t, byName)
 			kind, built := w.runner.Kind(fn)
 			if !built {
-				t.Fatalf("%s has sample events but handlers.All does not build it", fn)
+				t.Fatalf("%s has sample events but gdprd.Functions does not list it", fn)
 			}
 			var st sampleStore
 			for _, p := range want.prepare {
-				if s := p(t, w); s != (sampleStore{}) {
-					st = s
-				}
+				st = st.with(p(t, w))
 			}
 			out := w.invoke(t, name, st)
 			if kind != gdprd.KindHTTP {
 				if want.output == nil {
 					t.Fatalf("%s: no check of the output of %s", name, fn)
 				}
-				want.output(t, out)
+				want.output(t, w, st, out)
 				return
 			}
 			checkHTTPAnswer(t, name, out, want)
@@ -204,32 +299,41 @@ func newEventWorld(t *testing.T, byName map[string]string) *eventWorld {
 	t.Helper()
 	clk := &clock.Settable{Frozen: true}
 	clk.Set(eventsStart)
-	r, err := gdprd.NewRunner(context.Background(), gdprd.Config{DataDir: t.TempDir(), Env: env(nil), Addr: "127.0.0.1:3000"}, clk)
+	dir := t.TempDir()
+	r, err := gdprd.NewRunner(context.Background(), gdprd.Config{DataDir: dir, Env: env(nil), Addr: "127.0.0.1:3000"}, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	// The events name tenant demo, as `make run` creates it.
-	if _, _, err := (tenant.Store{Table: r.Ports.Table, Clock: clk}).Create(context.Background(), gdprd.DemoTenant); err != nil {
+	// The events name tenant demo and its keys, as `make run` creates them.
+	if _, err := gdprd.EnsureDemo(context.Background(), r.Ports, dir); err != nil {
 		t.Fatal(err)
 	}
-	return &eventWorld{runner: r, clock: clk, byName: byName}
+	return &eventWorld{runner: r, dir: dir, clock: clk, byName: byName}
 }
 
-// invoke runs a sample with its placeholders bound to what the store holds.
+// invoke runs a sample with its placeholders bound to what the store holds, and its sample
+// keys replaced by the demo tenant's (gdprd.WithDemoKeys, as `make invoke` does).
 func (w *eventWorld) invoke(t *testing.T, name string, st sampleStore) json.RawMessage {
 	t.Helper()
-	payload, err := os.ReadFile(filepath.Join("../../events", name+".json"))
+	sample, err := os.ReadFile(filepath.Join("../../events", name+".json"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	bound := map[string]string{sampleCode: st.code, sampleToken: st.token, sampleSystemID: st.system}
+	for _, id := range sampleRequestIDs {
+		bound[id] = st.id
+	}
 	var pairs []string
-	for placeholder, value := range map[string]string{sampleRequestID: st.id, sampleCode: st.code, sampleToken: st.token} {
+	for placeholder, value := range bound {
 		if value != "" {
 			pairs = append(pairs, placeholder, value)
 		}
 	}
-	payload = []byte(strings.NewReplacer(pairs...).Replace(string(payload)))
+	payload, err := gdprd.WithDemoKeys([]byte(strings.NewReplacer(pairs...).Replace(string(sample))), w.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := w.runner.Invoke(context.Background(), w.byName[name], payload)
 	if err != nil {
 		t.Fatalf("%s failed: %v", name, err)
@@ -240,23 +344,31 @@ func (w *eventWorld) invoke(t *testing.T, name string, st sampleStore) json.RawM
 	return out
 }
 
-// invokeSample runs another sample as a step of preparation, which must answer status.
-func (w *eventWorld) invokeSample(t *testing.T, name string, status int) {
+// invokeSample runs another sample as a step of preparation, which must answer status, and
+// returns the body of its answer.
+func (w *eventWorld) invokeSample(t *testing.T, name string, status int) string {
 	t.Helper()
-	if got := httpAnswer(t, name, w.invoke(t, name, sampleStore{})); got.StatusCode != status {
+	got := httpAnswer(t, name, w.invoke(t, name, sampleStore{}))
+	if got.StatusCode != status {
 		t.Fatalf("preparing with %s: status %d, want %d: %s", name, got.StatusCode, status, got.Body)
 	}
+	return got.Body
 }
 
-// request stores a public access request of the demo tenant, verified or not, and returns its
-// id, code and (once verified) access token.
-func (w *eventWorld) request(t *testing.T, verify bool) sampleStore {
+// requests is the requests service on the world's store, sending its mail to m.
+func (w *eventWorld) requests(m mail.Sender) *dsr.Service {
+	p := w.runner.Ports
+	return dsr.New(p.Table, tenant.Store{Table: p.Table, Clock: w.clock}, m, w.clock, p.Secrets)
+}
+
+// request stores a public request of type typ of the demo tenant, verified or not, and
+// returns its id, code and (once verified) access token.
+func (w *eventWorld) request(t *testing.T, typ dsr.Type, verify bool) sampleStore {
 	t.Helper()
 	ctx := context.Background()
-	p := w.runner.Ports
 	codes := &codeMail{}
-	svc := &dsr.Service{Table: p.Table, Tenants: tenant.Store{Table: p.Table, Clock: w.clock}, Mail: codes, Clock: w.clock, Secrets: p.Secrets}
-	r, err := svc.Submit(ctx, gdprd.DemoTenant, dsr.Input{Type: dsr.Access, Email: "ann@example.org"}, dsr.Caller{Actor: audit.ActorSubject, Source: "203.0.113.9"})
+	svc := w.requests(codes)
+	r, err := svc.Submit(ctx, gdprd.DemoTenant, dsr.Input{Type: typ, Email: "ann@example.org"}, dsr.Caller{Actor: audit.ActorSubject, Source: "203.0.113.9"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,6 +425,12 @@ func checkHTTPAnswer(t *testing.T, name string, out json.RawMessage, want eventE
 	resp := httpAnswer(t, name, out)
 	if resp.StatusCode != want.status {
 		t.Fatalf("%s answered %d, want %d: %s", name, resp.StatusCode, want.status, resp.Body)
+	}
+	if want.status == 204 {
+		if resp.Body != "" {
+			t.Errorf("%s answered 204 with a body: %s", name, resp.Body)
+		}
+		return
 	}
 	var body map[string]any
 	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {

@@ -19,7 +19,6 @@ import (
 	"github.com/example/gdpr/internal/export"
 	"github.com/example/gdpr/internal/export/exporttest"
 	"github.com/example/gdpr/internal/gdprd"
-	"github.com/example/gdpr/internal/handlers"
 	"github.com/example/gdpr/internal/mototest"
 	"github.com/example/gdpr/internal/objects"
 	"github.com/example/gdpr/internal/ports"
@@ -337,12 +336,11 @@ func TestAWSFlowExport(t *testing.T) {
 
 // withFailingObjects builds the functions on an objects store whose uploads break part-way
 // while fail counts down.
-func withFailingObjects(fail, failures *atomic.Int64) func(*ports.Ports) (*handlers.Set, error) {
-	return func(p *ports.Ports) (*handlers.Set, error) {
-		broken := *p
-		broken.Objects = exporttest.FailingStore{Store: p.Objects, After: 1500, Fail: fail, Failures: failures}
-		return handlers.All(&broken)
-	}
+func withFailingObjects(fail, failures *atomic.Int64) []gdprd.Function {
+	return onPorts(func(p ports.Ports) ports.Ports {
+		p.Objects = exporttest.FailingStore{Store: p.Objects, After: 1500, Fail: fail, Failures: failures}
+		return p
+	})
 }
 
 // TestExportUploadFailure breaks the objects port mid-upload: once (the record is retried and
@@ -351,7 +349,7 @@ func withFailingObjects(fail, failures *atomic.Int64) func(*ports.Ports) (*handl
 // object is readable while uploads fail.
 func TestExportUploadFailure(t *testing.T) {
 	var fail, failures atomic.Int64
-	s := start(t, gdprd.Config{Build: withFailingObjects(&fail, &failures)})
+	s := start(t, gdprd.Config{Functions: withFailingObjects(&fail, &failures)})
 	c := localClient(t, s)
 	f := exportFixture(c.keys.Tenant)
 	seedSubject(t, c, &f)

@@ -6,6 +6,8 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -25,8 +27,7 @@ import (
 // MaxBody is the largest request body accepted, in bytes.
 const MaxBody = 64 << 10
 
-// Role is what a caller's key lets it do: one of the roles tenant keys are issued for. The
-// authorizer puts it in the request context.
+// Role is what a caller's key lets it do.
 type Role string
 
 const (
@@ -73,10 +74,16 @@ type Tenants interface {
 	Exists(ctx context.Context, tenant string) (bool, error)
 }
 
-// Config holds what the layer needs.
+// Config holds what the layer needs. An API whose routes are all public and name no tenant,
+// take no POST and list nothing (MetaFunction's) needs only the clock and the log.
 type Config struct {
-	Table   table.Table
+	// Table keeps the answers of POSTs with an Idempotency-Key.
+	Table table.Table
+	// Keys resolves the API keys of the routes that take one.
+	Keys KeyResolver
+	// Tenants tells the public routes under /v1/public/{tenant} whether their tenant exists.
 	Tenants Tenants
+	// Secrets seals cursors and stored answers.
 	Secrets secrets.Master
 	Clock   clock.Clock
 	Log     *slog.Logger
@@ -88,19 +95,34 @@ type API struct {
 	routes map[string]Route
 	idem   *idempotency.Store
 	cursor cursorSealer
+	keys   *keyCache
 }
 
-// New builds an API serving routes.
+// New builds an API serving routes. A route whose needs cfg lacks (a key resolver, a tenant
+// reader, a table for Idempotency-Key) is a programming error: New panics, naming it.
 func New(cfg Config, routes ...Route) *API {
 	a := &API{
 		cfg:    cfg,
 		routes: make(map[string]Route, len(routes)),
 		idem:   idempotency.New(cfg.Table, cfg.Clock, cfg.Secrets),
-		cursor: newCursorSealer(cfg.Secrets.Key(secrets.ForCursor)),
+	}
+	if cfg.Secrets.Ready() {
+		a.cursor = newCursorSealer(cfg.Secrets.Key(secrets.ForCursor))
+	}
+	if cfg.Keys != nil {
+		a.keys = newKeyCache(cfg.Keys, cfg.Clock)
 	}
 	for _, r := range routes {
 		if _, dup := a.routes[r.Key]; dup {
 			panic("httpapi: route registered twice: " + r.Key)
+		}
+		switch {
+		case r.Access != Public && cfg.Keys == nil:
+			panic("httpapi: route " + r.Key + " takes an API key, and the API has no key resolver")
+		case strings.Contains(r.Key, "{tenant}") && cfg.Tenants == nil:
+			panic("httpapi: route " + r.Key + " names a tenant, and the API has no tenant reader")
+		case strings.HasPrefix(r.Key, http.MethodPost+" ") && (cfg.Table == nil || !cfg.Secrets.Ready()):
+			panic("httpapi: route " + r.Key + " takes an Idempotency-Key, and the API has no table or no secret")
 		}
 		a.routes[r.Key] = r
 	}
@@ -114,6 +136,13 @@ func (a *API) RouteKeys() []string {
 		keys = append(keys, k)
 	}
 	return keys
+}
+
+// Access tells who may call the route routeKey, for the check against openapi.yaml's
+// security; false when the API does not serve it.
+func (a *API) Access(routeKey string) (Access, bool) {
+	r, ok := a.routes[routeKey]
+	return r.Access, ok
 }
 
 // Handle is the Lambda handler. It never returns an error: every failure is an HTTP answer.
@@ -185,19 +214,26 @@ func (a *API) authorize(ctx context.Context, r *Request, route Route) error {
 		r.Tenant = t
 		return nil
 	}
-	var lambdaCtx map[string]any
-	if au := r.Event.RequestContext.Authorizer; au != nil {
-		lambdaCtx = au.Lambda
+	// The function checks the key itself, so an API call is one invocation: no Lambda
+	// authorizer runs before it (DESIGN.md, Keys and secrets).
+	unauthenticated := apperr.New(apperr.Unauthenticated, apperr.CodeUnauthenticated, "A valid API key is required.")
+	key, ok := r.Bearer()
+	if !ok {
+		return unauthenticated
 	}
-	tenant, _ := lambdaCtx["tenant"].(string)
-	role, _ := lambdaCtx["role"].(string)
-	if tenant == "" || (Role(role) != RoleSite && Role(role) != RoleAdmin) {
-		return apperr.New(apperr.Unauthenticated, apperr.CodeUnauthenticated, "A valid API key is required.")
+	tenantID, role, err := a.keys.resolve(ctx, key)
+	switch {
+	case errors.Is(err, tenant.ErrUnknownKey):
+		return unauthenticated
+	case err != nil:
+		return fmt.Errorf("httpapi: key lookup: %w", err)
+	case Role(role) != RoleSite && Role(role) != RoleAdmin:
+		return unauthenticated
 	}
 	if route.Access == Admin && Role(role) != RoleAdmin {
 		return apperr.New(apperr.Forbidden, apperr.CodeForbidden, "This route needs an admin key.")
 	}
-	r.Tenant, r.Role = tenant, Role(role)
+	r.Tenant, r.Role = tenantID, Role(role)
 	return nil
 }
 

@@ -81,6 +81,10 @@ func Random(n int) []byte {
 	return b
 }
 
+// Ready tells whether m holds a secret: the zero Master, a function's when it declares none,
+// does not.
+func (m Master) Ready() bool { return m.keys != nil }
+
 // Key returns the 32-byte key for one purpose. An unknown purpose is a programming error.
 func (m Master) Key(purpose string) []byte {
 	k, ok := m.keys[purpose]

@@ -29,7 +29,7 @@ type report struct {
 // expiry index by time and attempted, within the run's budget. A tenant that fails does not
 // stop the others; the run then fails, and the next one reads the same deliveries again
 // (every attempt is conditional on the delivery's version).
-func New(p *ports.Ports) func(context.Context, json.RawMessage) (json.RawMessage, error) {
+func New(p *ports.Ports) (func(context.Context, json.RawMessage) (json.RawMessage, error), error) {
 	tenants := tenant.Store{Table: p.Table, Clock: p.Clock}
 	svc := sites.New(p.Table, p.Clock, p.Secrets, p.Local, p.Log)
 	svc.Requests = dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets)
@@ -64,5 +64,5 @@ func New(p *ports.Ports) func(context.Context, json.RawMessage) (json.RawMessage
 			return nil, fmt.Errorf("handlers: deliveries: %w", err)
 		}
 		return json.Marshal(rep)
-	}
+	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/example/gdpr/internal/awsports"
 	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/export"
@@ -19,7 +20,7 @@ import (
 // must be set (PUBLIC_BASE_URL in AWS).
 func New(p *ports.Ports) (requeststream.Handler, error) {
 	if p.PublicURL == "" {
-		return nil, errors.New("exportfn: no public base URL for download links (" + ports.EnvPublicURL + ")")
+		return nil, errors.New("exportfn: no public base URL for download links (" + awsports.EnvPublicURL + ")")
 	}
 	tenants := tenant.NewCache(tenant.Store{Table: p.Table, Clock: p.Clock}, p.Clock)
 	requests := dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets)

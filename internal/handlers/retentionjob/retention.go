@@ -34,11 +34,11 @@ type retentionReport struct {
 // rate-limit counters) and hands deadlines to their owners (requests left unverified for 7
 // days expire). A tenant that fails does not stop the others; the run then fails, so the
 // schedule retries it (every step is idempotent).
-func New(p *ports.Ports) func(context.Context, json.RawMessage) (json.RawMessage, error) {
+func New(p *ports.Ports) (func(context.Context, json.RawMessage) (json.RawMessage, error), error) {
 	tenants := tenant.Store{Table: p.Table, Clock: p.Clock}
 	svc := dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets)
 	sweeper := expiry.Sweeper{Table: p.Table, Deadlines: map[string]expiry.DeadlineFunc{dsr.KindRequests: svc.ExpireRequest}}
-	return func(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
+	job := func(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
 		var in struct {
 			Job string `json:"job"`
 		}
@@ -86,4 +86,5 @@ func New(p *ports.Ports) func(context.Context, json.RawMessage) (json.RawMessage
 		}
 		return json.Marshal(rep)
 	}
+	return job, nil
 }

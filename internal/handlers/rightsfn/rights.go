@@ -17,7 +17,7 @@ import (
 )
 
 // New builds the stream handler on p.
-func New(p *ports.Ports) requeststream.Handler {
+func New(p *ports.Ports) (requeststream.Handler, error) {
 	tenants := tenant.NewCache(tenant.Store{Table: p.Table, Clock: p.Clock}, p.Clock)
 	requests := dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets)
 	svc := &rights.Service{
@@ -31,7 +31,7 @@ func New(p *ports.Ports) requeststream.Handler {
 		External: []rights.Step{sitesStep(sites.New(p.Table, p.Clock, p.Secrets, p.Local, p.Log))},
 	}
 	runner := fulfilment.Runner{Requests: requests, Work: svc.Work, Log: p.Log}
-	return requeststream.New(runner.Run, p.Log)
+	return requeststream.New(runner.Run, p.Log), nil
 }
 
 // sitesStep tells the tenant's marketplace sites, and waits (parked, see fulfilment.Waiting)

@@ -82,7 +82,7 @@ type env struct {
 
 // sweep runs the retention job's walk of the tenant's expiry index at now.
 func (e *env) sweep(now time.Time) (expiry.Report, error) {
-	sw := expiry.Sweeper{Table: e.table, Deadlines: map[string]expiry.DeadlineFunc{dsr.KindRequests: e.svc.ExpireRequest}}
+	sw := expiry.Sweeper{Table: e.table, Deadlines: e.svc.Deadlines(), Owners: e.svc.Owners()}
 	return sw.Sweep(ctx, e.tenant, start, now)
 }
 

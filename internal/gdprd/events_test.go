@@ -42,7 +42,7 @@ const (
 // sampleRequestIDs are the request ids the samples name: each stands for the prepared request.
 var sampleRequestIDs = []string{
 	"req_4k7m2p9q8r3s6t1v",       // the HTTP samples
-	"req_4Hn2q0cVb1XkT9mYpR3sLw", // requests-retry
+	"req_4Hn2q0cVb1XkT9mYpR3sLw", // requests-retry, requests-approve
 	"req_sampleExportRequest00",  // export-stream
 	"req_sample0000000000000000", // rights-stream
 }
@@ -96,6 +96,15 @@ var (
 			t.Fatal(err)
 		}
 		return st
+	}
+	// withAwaiting leaves a verified erasure awaiting approval: the demo tenant wants
+	// erasures approved.
+	withAwaiting prepare = func(t *testing.T, w *eventWorld) sampleStore {
+		store := tenant.Store{Table: w.runner.Ports.Table, Clock: w.clock}
+		if _, err := store.PatchSettings(context.Background(), gdprd.DemoTenant, audit.ActorOperator, []byte(`{"approval_required":["erasure"]}`)); err != nil {
+			t.Fatal(err)
+		}
+		return w.request(t, dsr.Erasure, true)
 	}
 	// withDueDelivery leaves one delivery due: the sample erasure (rights-stream) told a site
 	// on loopback that refused the first call, and the clock moved past the retry's backoff.
@@ -160,6 +169,7 @@ var eventExpectations = map[string]eventExpect{
 	"requests-audit":         {prepare: []prepare{withVerified}, status: 200, keys: []string{"items"}},
 	"requests-audit-verify":  {prepare: []prepare{withVerified}, status: 200, keys: []string{"ok", "entries"}},
 	"requests-retry":         {prepare: []prepare{withFailed}, status: 200, keys: []string{"id", "status", "timeline"}},
+	"requests-approve":       {prepare: []prepare{withAwaiting}, status: 200, keys: []string{"id", "status", "timeline"}},
 	// The sample's link carries a placeholder signature, which no data folder's secret made:
 	// the route's normal answer to it is 403 invalid_signature (a good link needs an export).
 	"requests-export-download": {status: 403, code: "invalid_signature"},

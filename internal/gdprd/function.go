@@ -24,6 +24,9 @@ const (
 	KindHTTP       = "http"
 	KindStream     = "stream"
 	KindSchedule   = "schedule"
+	// KindMixed is a function with triggers of several kinds (routes, a stream, a schedule),
+	// whose one handler tells its events apart.
+	KindMixed = "mixed"
 )
 
 // defaultTimeout is Lambda's, for a function template.yaml does not declare.
@@ -33,18 +36,22 @@ const defaultTimeout = 3 * time.Second
 // out, through aws-lambda-go's own reflection adapter, so events and answers make exactly the
 // round trip through JSON that they make in AWS.
 type function struct {
-	id      string
-	kind    string
-	timeout time.Duration
+	id   string
+	kind string
+	// triggers are the kinds of trigger it serves: its kind, or for KindMixed those the
+	// template gives it.
+	triggers map[string]bool
+	timeout  time.Duration
 	arn     string
 	h       lambda.Handler
 }
 
 func newFunction(id, kind string, timeout time.Duration, handler any, region string) *function {
 	return &function{
-		id:      id,
-		kind:    kind,
-		timeout: timeout,
+		id:       id,
+		kind:     kind,
+		triggers: map[string]bool{kind: true},
+		timeout:  timeout,
 		arn:     fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, accountID, id),
 		h:       lambda.NewHandler(handler),
 	}
@@ -76,8 +83,30 @@ func functions(set *handlers.Set, tmpl *samtemplate.Template, region string) map
 	for id, h := range set.Schedule {
 		add(id, KindSchedule, h)
 	}
+	for id, h := range set.Mixed {
+		add(id, KindMixed, h)
+		fns[id].triggers = templateTriggers(tmpl, id)
+	}
 	return fns
 }
+
+// templateTriggers are the kinds of trigger template.yaml gives the function id.
+func templateTriggers(tmpl *samtemplate.Template, id string) map[string]bool {
+	kinds := map[string]bool{}
+	for _, r := range tmpl.Routes() {
+		kinds[KindHTTP] = kinds[KindHTTP] || r.Function == id
+	}
+	for _, s := range tmpl.StreamTriggers() {
+		kinds[KindStream] = kinds[KindStream] || s.Function == id
+	}
+	for _, s := range tmpl.Schedules() {
+		kinds[KindSchedule] = kinds[KindSchedule] || s.Function == id
+	}
+	return kinds
+}
+
+// serves tells whether the function takes the events of triggers of kind.
+func (f *function) serves(kind string) bool { return f.triggers[kind] }
 
 // errPanic reports a function that panicked; Lambda reports it as a function error.
 var errPanic = errors.New("function panicked")

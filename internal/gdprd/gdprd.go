@@ -142,7 +142,7 @@ func (s *Server) routes() error {
 	unbuilt := map[string]int{}
 	for _, r := range s.run.tmpl.Routes() {
 		fn, ok := s.run.fns[r.Function]
-		if !ok || fn.kind != KindHTTP {
+		if !ok || !fn.serves(KindHTTP) {
 			unbuilt[r.Function]++
 			continue
 		}
@@ -156,7 +156,7 @@ func (s *Server) routes() error {
 		}
 	}
 	if r, ok := s.run.tmpl.DefaultRoute(); ok {
-		if fn, built := s.run.fns[r.Function]; built && fn.kind == KindHTTP {
+		if fn, built := s.run.fns[r.Function]; built && fn.serves(KindHTTP) {
 			s.fallback = &route{key: r.Key(), method: r.Method, auth: r.Auth, function: r.Function}
 		} else {
 			unbuilt[r.Function]++
@@ -198,7 +198,7 @@ func (s *Server) consumers(ctx context.Context) error {
 	posDir := filepath.Join(s.cfg.DataDir, "feed", engine)
 	for _, t := range s.run.tmpl.StreamTriggers() {
 		fn, ok := s.run.fns[t.Function]
-		if !ok || fn.kind != KindStream {
+		if !ok || !fn.serves(KindStream) {
 			s.log.Warn("stream trigger of a function not built; not fed", "function", t.Function, "trigger", t.Name)
 			continue
 		}

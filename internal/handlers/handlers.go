@@ -14,6 +14,7 @@ import (
 	"github.com/example/gdpr/internal/authorizer"
 	"github.com/example/gdpr/internal/handlers/consentapi"
 	"github.com/example/gdpr/internal/handlers/metaapi"
+	"github.com/example/gdpr/internal/handlers/notifyfn"
 	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/handlers/retentionjob"
 	"github.com/example/gdpr/internal/httpapi"
@@ -32,12 +33,19 @@ type StreamHandler func(context.Context, events.DynamoDBEvent) (events.DynamoDBE
 // ScheduleHandler runs a scheduled job with the Input of its schedule and reports what it did.
 type ScheduleHandler func(context.Context, json.RawMessage) (json.RawMessage, error)
 
+// MixedHandler is the handler of a function with triggers of several kinds: any event in,
+// its answer out.
+type MixedHandler func(context.Context, json.RawMessage) (json.RawMessage, error)
+
 // Set is every function of the service, by the logical id template.yaml gives it.
 type Set struct {
 	Authorizer AuthorizerHandler
 	HTTP       map[string]HTTPHandler
 	Stream     map[string]StreamHandler
 	Schedule   map[string]ScheduleHandler
+	// Mixed holds the functions with triggers of several kinds (NotifyFunction: routes, a
+	// stream and a schedule). Their one handler tells the events apart, as in Lambda.
+	Mixed map[string]MixedHandler
 	// Routes lists the route keys each HTTP function serves, for the checks against template.yaml.
 	Routes map[string][]string
 }
@@ -49,6 +57,7 @@ func All(p *ports.Ports) (*Set, error) {
 		HTTP:       map[string]HTTPHandler{},
 		Stream:     map[string]StreamHandler{},
 		Schedule:   map[string]ScheduleHandler{},
+		Mixed:      map[string]MixedHandler{},
 		Routes:     map[string][]string{},
 	}
 	for _, fn := range []struct {
@@ -66,5 +75,10 @@ func All(p *ports.Ports) (*Set, error) {
 		s.HTTP[fn.name], s.Routes[fn.name] = a.Handle, a.RouteKeys()
 	}
 	s.Schedule["RetentionFunction"] = retentionjob.New(p)
+	notify, err := notifyfn.New(p)
+	if err != nil {
+		return nil, fmt.Errorf("handlers: NotifyFunction: %w", err)
+	}
+	s.Mixed["NotifyFunction"], s.Routes["NotifyFunction"] = notify.Handle, notify.API.RouteKeys()
 	return s, nil
 }

@@ -44,6 +44,11 @@ func TestRoutes(t *testing.T) {
 		{Method: "POST", Path: "/v1/public/{tenant}/requests", Function: "RequestsFunction"},
 		{Method: "POST", Path: "/v1/public/{tenant}/requests/{id}/verify", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/public/{tenant}/requests/{id}", Function: "RequestsFunction"},
+		{Method: "POST", Path: "/v1/policies", Function: "NotifyFunction", Auth: true},
+		{Method: "GET", Path: "/v1/policies", Function: "NotifyFunction", Auth: true},
+		{Method: "GET", Path: "/v1/policies/{version}", Function: "NotifyFunction", Auth: true},
+		{Method: "GET", Path: "/v1/policies/{version}/notifications", Function: "NotifyFunction", Auth: true},
+		{Method: "GET", Path: "/v1/public/{tenant}/policy", Function: "NotifyFunction"},
 	} {
 		want[r.Key()] = r
 	}
@@ -144,11 +149,11 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("%s: timeout %v", fn.LogicalID, fn.Timeout)
 		}
 	}
-	want := []string{"AuthorizerFunction", "ConsentFunction", "MetaFunction", "RequestsFunction", "RetentionFunction"}
+	want := []string{"AuthorizerFunction", "ConsentFunction", "MetaFunction", "NotifyFunction", "RequestsFunction", "RetentionFunction"}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("functions %v, want %v", ids, want)
 	}
-	if got, want := fns[4].Timeout, 300*time.Second; got != want {
+	if got, want := fns[5].Timeout, 300*time.Second; got != want {
 		t.Errorf("RetentionFunction timeout %v, want %v (its own, over Globals)", got, want)
 	}
 	if got, want := fns[2].Timeout, 5*time.Second; got != want {
@@ -158,19 +163,24 @@ func TestFunctions(t *testing.T) {
 
 func TestSchedules(t *testing.T) {
 	ss := mustParse(t, gdpr.Template).Schedules()
-	if len(ss) != 1 {
-		t.Fatalf("schedules %+v, want one", ss)
+	if len(ss) != 2 {
+		t.Fatalf("schedules %+v, want two", ss)
 	}
-	s := ss[0]
-	if s.Function != "RetentionFunction" || s.Name != "Retention" || s.Expression != "rate(1 hour)" || !s.Enabled {
-		t.Fatalf("schedule %+v", s)
-	}
-	// The local server finds the schedule for POST /_local/jobs/{name} by this field.
-	var in struct {
-		Job string `json:"job"`
-	}
-	if err := json.Unmarshal(s.Input, &in); err != nil || in.Job != "retention" {
-		t.Fatalf("input %s: job %q, %v", s.Input, in.Job, err)
+	for i, want := range []struct{ fn, name, expr, job string }{
+		{"NotifyFunction", "Notifications", "rate(5 minutes)", "notifications"},
+		{"RetentionFunction", "Retention", "rate(1 hour)", "retention"},
+	} {
+		s := ss[i]
+		if s.Function != want.fn || s.Name != want.name || s.Expression != want.expr || !s.Enabled {
+			t.Fatalf("schedule %+v", s)
+		}
+		// The local server finds the schedule for POST /_local/jobs/{name} by this field.
+		var in struct {
+			Job string `json:"job"`
+		}
+		if err := json.Unmarshal(s.Input, &in); err != nil || in.Job != want.job {
+			t.Fatalf("input %s: job %q, %v", s.Input, in.Job, err)
+		}
 	}
 }
 

@@ -1,0 +1,170 @@
+// Package notifyfn is NotifyFunction: the policy routes (policyapi), the table stream record
+// of a published version, which starts its notification run, and the schedule that continues
+// every run not done. One Lambda takes all three kinds of event; Handle tells them apart.
+package notifyfn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/example/gdpr/internal/audit"
+	"github.com/example/gdpr/internal/handlers/policyapi"
+	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/mail"
+	"github.com/example/gdpr/internal/notify"
+	"github.com/example/gdpr/internal/policy"
+	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/tenant"
+)
+
+// Settings, all optional, from the function's environment.
+const (
+	// EnvMaxRate caps the send rate of notices (messages per second) below the transport's,
+	// leaving room for the service's other mail.
+	EnvMaxRate = "NOTIFY_MAX_RATE"
+	// EnvConcurrency is how many shards of a run are worked at once.
+	EnvConcurrency = "NOTIFY_CONCURRENCY"
+)
+
+// JobName is the "job" of the schedule's Input.
+const JobName = "notifications"
+
+// Function is NotifyFunction.
+type Function struct {
+	API    *httpapi.API
+	Runner *notify.Runner
+	log    *slog.Logger
+}
+
+// New builds the function on p, with settings from the process environment.
+func New(p *ports.Ports) (*Function, error) {
+	return NewWith(p, os.Getenv)
+}
+
+// NewWith builds the function on p with settings from env.
+func NewWith(p *ports.Ports, env func(string) string) (*Function, error) {
+	var maxRate float64
+	if v := env(EnvMaxRate); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 {
+			return nil, fmt.Errorf("notifyfn: %s must be a positive number", EnvMaxRate)
+		}
+		maxRate = r
+	}
+	conc := notify.DefaultConcurrency
+	if v := env(EnvConcurrency); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 16 {
+			return nil, fmt.Errorf("notifyfn: %s must be 1 to 16", EnvConcurrency)
+		}
+		conc = n
+	}
+	rates, _ := p.Mail.(mail.RateSource)
+	tenants := tenant.NewCache(tenant.Store{Table: p.Table, Clock: p.Clock}, p.Clock)
+	policies := policy.Store{Table: p.Table, Clock: p.Clock, Tenants: tenants, Audit: audit.Log{Table: p.Table}}
+	routes := policyapi.Routes{Policies: policies, Table: p.Table, Clock: p.Clock}
+	return &Function{
+		API: httpapi.FromPorts(p, tenants, routes.List()...),
+		Runner: &notify.Runner{
+			Table:       p.Table,
+			Clock:       p.Clock,
+			Secrets:     p.Secrets,
+			Mail:        p.Mail,
+			Pacer:       notify.NewPacer(rates, maxRate, p.Log),
+			Tenants:     tenants,
+			Policies:    policies,
+			Audit:       audit.Log{Table: p.Table},
+			Log:         p.Log,
+			Concurrency: conc,
+		},
+		log: p.Log,
+	}, nil
+}
+
+// Handle takes any of the function's events: an HTTP API request, a batch of stream records,
+// or the schedule's Input.
+func (f *Function) Handle(ctx context.Context, payload json.RawMessage) (json.RawMessage, error) {
+	var probe struct {
+		RouteKey *string `json:"routeKey"`
+		Records  []struct {
+			EventSource string `json:"eventSource"`
+		} `json:"Records"`
+		Job        string `json:"job"`
+		DetailType string `json:"detail-type"`
+	}
+	if err := json.Unmarshal(payload, &probe); err != nil {
+		return nil, fmt.Errorf("notifyfn: event is not a JSON object: %w", err)
+	}
+	switch {
+	case probe.RouteKey != nil:
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, fmt.Errorf("notifyfn: HTTP event: %w", err)
+		}
+		resp, err := f.API.Handle(ctx, ev)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(resp)
+	case len(probe.Records) > 0 && probe.Records[0].EventSource == "aws:dynamodb":
+		var ev events.DynamoDBEvent
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return nil, fmt.Errorf("notifyfn: stream event: %w", err)
+		}
+		resp, err := f.Stream(ctx, ev)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(resp)
+	case probe.Job == JobName || probe.DetailType == "Scheduled Event":
+		return f.Schedule(ctx)
+	}
+	return nil, errors.New("notifyfn: not an event of this function (HTTP request, DynamoDB stream batch or {\"job\":\"notifications\"})")
+}
+
+// Stream starts (and works on, until the deadline) the run of each published version a
+// record names. A record whose run could not be worked on is reported for retry; one whose
+// run another invocation holds, or is done, succeeds: a duplicate record sends nothing.
+func (f *Function) Stream(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	var resp events.DynamoDBEventResponse
+	for _, rec := range ev.Records {
+		tenantID, version, ok := policy.ParseKey(rec.Change.Keys["pk"].String(), rec.Change.Keys["sk"].String())
+		if !ok {
+			f.log.Warn("stream record is not a policy version; skipped", "event_id", rec.EventID)
+			continue
+		}
+		rep, err := f.Runner.Work(ctx, tenantID, version)
+		if err != nil {
+			f.log.Error("notification run failed; record to be retried", "tenant", tenantID, "version", version,
+				"sequence", rec.Change.SequenceNumber, "error", err.Error())
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: rec.Change.SequenceNumber})
+			continue
+		}
+		f.log.Info("notification run worked on", "tenant", tenantID, "version", version, "state", rep.State, "notified", rep.Notified, "busy", rep.Busy)
+	}
+	return resp, nil
+}
+
+// scheduleReport is what the schedule answers (and POST /_local/jobs/notifications shows).
+type scheduleReport struct {
+	Job  string          `json:"job"`
+	Runs []notify.Report `json:"runs"`
+}
+
+// Schedule continues every run not done, until the deadline. A run that failed is named in
+// the report and makes the invocation fail, so that the schedule's alarm sees it.
+func (f *Function) Schedule(ctx context.Context) (json.RawMessage, error) {
+	reps, err := f.Runner.WorkAll(ctx)
+	if err != nil {
+		f.log.Error("notification runs failed", "error", err.Error())
+		return nil, err
+	}
+	return json.Marshal(scheduleReport{Job: JobName, Runs: reps})
+}

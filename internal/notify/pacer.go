@@ -31,7 +31,8 @@ const RateTTL = 5 * time.Minute
 // fallbackRate is used when the transport tells no rate, or telling it fails: SES's sandbox rate.
 const fallbackRate = 1
 
-// NewPacer paces to src's rate (nil: fallbackRate), capped at max when max > 0.
+// NewPacer paces to src's rate capped at max when max > 0; without src, to max (or
+// fallbackRate when max is 0).
 func NewPacer(src mail.RateSource, max float64, log *slog.Logger) *Pacer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -79,6 +80,9 @@ func (p *Pacer) sendRate(ctx context.Context) float64 {
 		return p.rate
 	}
 	rate := float64(fallbackRate)
+	if p.src == nil && p.max > 0 {
+		rate = p.max // no transport to ask: max is the rate
+	}
 	if p.src != nil {
 		r, err := p.src.SendRate(ctx)
 		switch {

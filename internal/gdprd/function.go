@@ -42,8 +42,8 @@ type function struct {
 	// template gives it.
 	triggers map[string]bool
 	timeout  time.Duration
-	arn     string
-	h       lambda.Handler
+	arn      string
+	h        lambda.Handler
 }
 
 func newFunction(id, kind string, timeout time.Duration, handler any, region string) *function {
@@ -52,8 +52,8 @@ func newFunction(id, kind string, timeout time.Duration, handler any, region str
 		kind:     kind,
 		triggers: map[string]bool{kind: true},
 		timeout:  timeout,
-		arn:     fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, accountID, id),
-		h:       lambda.NewHandler(handler),
+		arn:      fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, accountID, id),
+		h:        lambda.NewHandler(handler),
 	}
 }
 

@@ -489,13 +489,16 @@ func (w *work) subject(ctx context.Context, pe profileEntry) (marker, error) {
 		}
 		return marker{}, errStop
 	}
+	// From the claim to the outcome the subject's step is not cancelled: a killed
+	// invocation stops between subjects, never between a claim, its send and its record.
+	if err := ctx.Err(); err != nil {
+		return marker{}, err
+	}
+	sctx := context.WithoutCancel(ctx)
 	claim := marker{State: markerSending, At: now}
-	if m, err := w.claim(ctx, mk, claim); err != nil || m != claim {
+	if m, err := w.claim(sctx, mk, claim); err != nil || m != claim {
 		return m, err // told before: the marker says how
 	}
-	// From the claim to the outcome the subject's step is not cancelled: a killed
-	// invocation stops between subjects, never between a send and its record.
-	sctx := context.WithoutCancel(ctx)
 	msg := renderNotice(defaultLocale, noticeData{Tenant: w.tenant, Policy: w.policy, DPO: w.dpo})
 	msg.To = pe.Email
 	for attempt := 0; ; attempt++ {

@@ -8,6 +8,9 @@
 //	gdprctl key rotate NAME       new keys; the old ones stop working
 //	gdprctl jobs list             {"jobs":[...]}
 //	gdprctl jobs run NAME [--now RFC3339]   run a scheduled job now, in process
+//	gdprctl policies publish TENANT --version V --url U --summary S --effective-at T [--material]
+//	gdprctl policies list TENANT  the published versions
+//	gdprctl policies status TENANT VERSION   the version's notification run
 package main
 
 import (
@@ -20,11 +23,15 @@ import (
 	"os"
 	"time"
 
+	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/gdprd"
 	"github.com/example/gdpr/internal/handlers/requestsapi"
+	"github.com/example/gdpr/internal/notify"
+	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/tenant"
 )
 
@@ -36,7 +43,10 @@ var errUsage = errors.New(`usage:
   gdprctl key rotate NAME
   gdprctl requests list TENANT [--status S] [--type T] [--due-before RFC3339] [--limit N] [--cursor C]
   gdprctl jobs list
-  gdprctl jobs run NAME [--now RFC3339]`)
+  gdprctl jobs run NAME [--now RFC3339]
+  gdprctl policies publish TENANT --version V --url https://... --summary TEXT --effective-at RFC3339 [--material]
+  gdprctl policies list TENANT
+  gdprctl policies status TENANT VERSION`)
 
 func main() {
 	err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout)
@@ -64,6 +74,9 @@ var commands = []command{
 	{[]string{"requests", "list"}, 1, requestsList},
 	{[]string{"jobs", "list"}, 0, jobsList},
 	{[]string{"jobs", "run"}, 1, jobsRun},
+	{[]string{"policies", "publish"}, 1, policiesPublish},
+	{[]string{"policies", "list"}, 1, policiesList},
+	{[]string{"policies", "status"}, 2, policiesStatus},
 }
 
 // env is what commands work with.
@@ -74,6 +87,8 @@ type env struct {
 	runner  *gdprd.Runner
 	// filter holds the flags of requests list.
 	filter dsr.Filter
+	// publish holds the flags of policies publish.
+	publish policy.Input
 }
 
 func (e *env) tenants() tenant.Store {
@@ -105,6 +120,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	})
 	fs.IntVar(&f.Limit, "limit", 50, "requests list: page size")
 	fs.StringVar(&f.Cursor, "cursor", "", "requests list: next_cursor of the page before")
+	var pub policy.Input
+	fs.StringVar(&pub.Version, "version", "", "policies publish: the version")
+	fs.StringVar(&pub.URL, "url", "", "policies publish: the https URL of its text")
+	fs.StringVar(&pub.Summary, "summary", "", "policies publish: what changes, plain text")
+	fs.Func("effective-at", "policies publish: when it takes effect (RFC 3339)", func(s string) (err error) {
+		pub.EffectiveAt, err = time.Parse(time.RFC3339, s)
+		return err
+	})
+	fs.BoolVar(&pub.Material, "material", false, "policies publish: subjects must consent again once it takes effect")
 	// Flags may come before or after the argument.
 	rest, err := parseInterspersed(fs, args[2:])
 	if err != nil {
@@ -113,7 +137,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(rest) != cmd.args {
 		return errUsage
 	}
-	e := &env{getenv: getenv, dataDir: setting(getenv, "GDPR_DATA_DIR", gdprd.DefaultDataDir), clock: &clock.Settable{}, filter: f}
+	e := &env{getenv: getenv, dataDir: setting(getenv, "GDPR_DATA_DIR", gdprd.DefaultDataDir), clock: &clock.Settable{}, filter: f, publish: pub}
 	if *now != "" {
 		t, err := time.Parse(time.RFC3339, *now)
 		if err != nil {
@@ -229,4 +253,31 @@ func jobsList(_ context.Context, e *env, _ []string) (any, error) {
 
 func jobsRun(ctx context.Context, e *env, args []string) (any, error) {
 	return e.runner.RunJob(ctx, args[0])
+}
+
+func (e *env) policies() policy.Store {
+	return policy.Store{Table: e.runner.Ports.Table, Clock: e.clock, Tenants: e.tenants(), Audit: audit.Log{Table: e.runner.Ports.Table}}
+}
+
+// policiesPublish publishes a version as POST /v1/policies does, its run included. The run
+// starts when the server's feed sees the version, or with `gdprctl jobs run notifications`.
+func policiesPublish(ctx context.Context, e *env, args []string) (any, error) {
+	return e.policies().Publish(ctx, args[0], e.publish, func(p policy.Policy) ([]table.Write, error) {
+		return notify.StartWrites(args[0], p)
+	})
+}
+
+func policiesList(ctx context.Context, e *env, args []string) (any, error) {
+	if _, err := e.tenants().Get(ctx, args[0]); err != nil {
+		return nil, err
+	}
+	tl, err := e.policies().Timeline(ctx, args[0])
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]policy.Policy{"items": append([]policy.Policy{}, tl.All()...)}, nil
+}
+
+func policiesStatus(ctx context.Context, e *env, args []string) (any, error) {
+	return notify.ReadStatus(ctx, e.runner.Ports.Table, args[0], args[1], e.clock.Now())
 }

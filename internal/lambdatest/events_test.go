@@ -72,6 +72,9 @@ func TestEvents(t *testing.T) {
 			Version  string `json:"version"`
 			Type     string `json:"type"`
 			RouteKey string `json:"routeKey"`
+			Records  []struct {
+				EventSource string `json:"eventSource"`
+			} `json:"Records"`
 		}
 		if err := json.Unmarshal(b, &shape); err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -106,6 +109,19 @@ func TestEvents(t *testing.T) {
 			if ev.Body != "" && !json.Valid([]byte(ev.Body)) {
 				t.Errorf("%s: body is not JSON", name)
 			}
+		case len(shape.Records) > 0 && shape.Records[0].EventSource == "aws:dynamodb":
+			var ev events.DynamoDBEvent
+			decodeStrict(t, name, b, &ev)
+			found := false
+			for _, st := range tpl.StreamTriggers() {
+				if st.Function == fn {
+					covered[st.Function+"."+st.Name] = true
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s: %s has no DynamoDB stream trigger", name, fn)
+			}
 		default:
 			found := false
 			for _, s := range tpl.Schedules() {
@@ -128,6 +144,11 @@ func TestEvents(t *testing.T) {
 	for _, s := range tpl.Schedules() {
 		if !covered[s.Function+"."+s.Name] {
 			t.Errorf("no sample event for schedule %s.%s", s.Function, s.Name)
+		}
+	}
+	for _, st := range tpl.StreamTriggers() {
+		if !covered[st.Function+"."+st.Name] {
+			t.Errorf("no sample event for stream trigger %s.%s", st.Function, st.Name)
 		}
 	}
 	for _, f := range tpl.Functions() {

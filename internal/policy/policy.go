@@ -135,6 +135,9 @@ func NewTimeline(versions []Policy) Timeline {
 	return Timeline{versions: vs}
 }
 
+// All returns every version, in order of taking effect.
+func (t Timeline) All() []Policy { return slices.Clone(t.versions) }
+
 // Any tells whether the tenant has published a version.
 func (t Timeline) Any() bool { return len(t.versions) > 0 }
 

@@ -141,6 +141,12 @@ func (f *Function) Stream(ctx context.Context, ev events.DynamoDBEvent) (events.
 			continue
 		}
 		rep, err := f.Runner.Work(ctx, tenantID, version)
+		if errors.Is(err, notify.ErrRunNotFound) {
+			// A version is published with its run, in one transaction: a record without one
+			// is no publication of this service, and retrying it cannot change that.
+			f.log.Warn("stream record names a version without a run; skipped", "tenant", tenantID, "version", version)
+			continue
+		}
 		if err != nil {
 			f.log.Error("notification run failed; record to be retried", "tenant", tenantID, "version", version,
 				"sequence", rec.Change.SequenceNumber, "error", err.Error())

@@ -165,7 +165,7 @@ func flowPolicies(t *testing.T, c client) {
 	})
 	step(t, "JobContinuesNothingLeft", func(t *testing.T) {
 		var out struct {
-			Job  string            `json:"job"`
+			Job  string   `json:"job"`
 			Runs []jobRun `json:"runs"`
 		}
 		call(t, "POST", c.url+"/_local/jobs/notifications", "", nil).must(t, http.StatusOK, &out)

@@ -37,6 +37,13 @@ func TestSender(t *testing.T) {
 		})
 	})
 
+	t.Run("SendRate", func(t *testing.T) {
+		// moto answers GetSendQuota with a sandbox account's 1 a second.
+		if got, err := ses.New(client, from, "").SendRate(ctx); err != nil || got != 1 {
+			t.Fatalf("SendRate = %v, %v; want 1", got, err)
+		}
+	})
+
 	t.Run("ConfigurationSet", func(t *testing.T) {
 		if _, err := client.CreateConfigurationSet(ctx, &awsses.CreateConfigurationSetInput{
 			ConfigurationSet: &types.ConfigurationSet{Name: aws.String("gdpr-mail")},

@@ -87,6 +87,9 @@ type Config struct {
 //	GetProfile              1 Get (profile)
 //	RecordDevice            1 Get (state) + 1 Transact (check state, device)
 //
+// With Policies a policy.Cache, the tenant's policy versions are read (1 Query) at most once
+// per policy.CacheTTL per process, and again when a decision names a version not in them.
+//
 // A write that loses to a concurrent writer reads again and retries (at most maxAttempts
 // times, with jittered backoff), adding those operations again.
 type Service struct {

@@ -408,7 +408,8 @@ func (w *work) shard(ctx context.Context, sh shard) (shard, int64, error) {
 				if ctx.Err() != nil {
 					return sh, notified, ctx.Err()
 				}
-				return sh, notified, errors.Join(err, save(cur))
+				serr := save(cur)
+				return sh, notified, errors.Join(err, serr)
 			}
 			cur.count(m)
 			cur.After = pe.GSI1SK

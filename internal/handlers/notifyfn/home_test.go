@@ -102,7 +102,7 @@ func TestAWS(t *testing.T) {
 			t.Fatal(err)
 		}
 		return home{
-			table: dynamo.New(client, name, def),
+			table: &oneWriter{Table: dynamo.New(client, name, def)},
 			mail:  ses.New(sesClient, sender, ""),
 			sent: func(t *testing.T) []string {
 				var to []string
@@ -114,6 +114,36 @@ func TestAWS(t *testing.T) {
 			throttle: func(n int64) { tr.left.Store(n) },
 		}
 	})
+}
+
+// oneWriter lets one write at a time reach moto: a cancelled TransactWriteItems there
+// restores a copy of the whole table taken when it began, undoing what other threads wrote
+// meanwhile (moto 5.2.1; see consent's suite and ../shared/TOOLING.md). DynamoDB serialises
+// writes on an item and cancels a transaction that meets another in flight; a transaction
+// that finds another in flight here fails its first condition the same way.
+type oneWriter struct {
+	table.Table
+	mu sync.Mutex
+}
+
+func (o *oneWriter) Transact(ctx context.Context, ws []table.Write) error {
+	if !o.mu.TryLock() {
+		return &table.ConflictError{Index: 0, Key: ws[0].Item.Key}
+	}
+	defer o.mu.Unlock()
+	return o.Table.Transact(ctx, ws)
+}
+
+func (o *oneWriter) Put(ctx context.Context, it table.Item, c table.Cond) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.Table.Put(ctx, it, c)
+}
+
+func (o *oneWriter) Delete(ctx context.Context, k table.Key, c table.Cond) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.Table.Delete(ctx, k, c)
 }
 
 // throttled answers mail.ErrThrottled instead of sending while left > 0.

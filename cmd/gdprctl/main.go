@@ -4,8 +4,14 @@
 //
 //	gdprctl tenant create NAME    new tenant: {"tenant","site_key","admin_key"}
 //	gdprctl tenant list           {"tenants":[...]}
-//	gdprctl tenant show NAME      the tenant's settings (no keys)
+//	gdprctl tenant get NAME       the tenant's settings, as GET /v1/tenant shows them (no keys)
+//	gdprctl tenant set NAME --file patch.json   apply a JSON merge patch, as PATCH /v1/tenant
 //	gdprctl key rotate NAME       new keys; the old ones stop working
+//	gdprctl systems add TENANT --name N --url U [--events erasure,rectification,restriction]
+//	                              a marketplace site, with its signing secret (shown once)
+//	gdprctl systems list TENANT   {"items":[...]} (no secrets)
+//	gdprctl systems remove TENANT ID
+//	gdprctl systems rotate TENANT ID   a new signing secret (shown once)
 //	gdprctl jobs list             {"jobs":[...]}
 //	gdprctl jobs run NAME [--now RFC3339]   run a scheduled job now, in process
 //	gdprctl policies publish TENANT --version V --url U --summary S --effective-at T [--material]
@@ -21,16 +27,21 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/audit"
+	"github.com/example/gdpr/internal/awsports"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/gdprd"
 	"github.com/example/gdpr/internal/handlers/requestsapi"
+	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/notify"
 	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/sites"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -39,9 +50,14 @@ import (
 var errUsage = errors.New(`usage:
   gdprctl tenant create NAME
   gdprctl tenant list
-  gdprctl tenant show NAME
+  gdprctl tenant get NAME
+  gdprctl tenant set NAME --file patch.json
   gdprctl key rotate NAME
   gdprctl requests list TENANT [--status S] [--type T] [--due-before RFC3339] [--limit N] [--cursor C]
+  gdprctl systems add TENANT --name NAME --url URL [--events erasure,rectification,restriction]
+  gdprctl systems list TENANT
+  gdprctl systems remove TENANT ID
+  gdprctl systems rotate TENANT ID
   gdprctl jobs list
   gdprctl jobs run NAME [--now RFC3339]
   gdprctl policies publish TENANT --version V --url https://... --summary TEXT --effective-at RFC3339 [--material]
@@ -51,7 +67,7 @@ var errUsage = errors.New(`usage:
 func main() {
 	err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gdprctl:", err)
+		fmt.Fprintln(os.Stderr, "gdprctl:", errorText(err))
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
 		}
@@ -69,9 +85,14 @@ type command struct {
 var commands = []command{
 	{[]string{"tenant", "create"}, 1, tenantCreate},
 	{[]string{"tenant", "list"}, 0, tenantList},
-	{[]string{"tenant", "show"}, 1, tenantShow},
+	{[]string{"tenant", "get"}, 1, tenantGet},
+	{[]string{"tenant", "set"}, 1, tenantSet},
 	{[]string{"key", "rotate"}, 1, keyRotate},
 	{[]string{"requests", "list"}, 1, requestsList},
+	{[]string{"systems", "add"}, 1, systemsAdd},
+	{[]string{"systems", "list"}, 1, systemsList},
+	{[]string{"systems", "remove"}, 2, systemsRemove},
+	{[]string{"systems", "rotate"}, 2, systemsRotate},
 	{[]string{"jobs", "list"}, 0, jobsList},
 	{[]string{"jobs", "run"}, 1, jobsRun},
 	{[]string{"policies", "publish"}, 1, policiesPublish},
@@ -89,6 +110,10 @@ type env struct {
 	filter dsr.Filter
 	// publish holds the flags of policies publish.
 	publish policy.Input
+	// patchFile is tenant set's --file.
+	patchFile string
+	// system holds the flags of systems add.
+	system sites.Registration
 }
 
 func (e *env) tenants() tenant.Store {
@@ -122,13 +147,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.StringVar(&f.Cursor, "cursor", "", "requests list: next_cursor of the page before")
 	var pub policy.Input
 	fs.StringVar(&pub.Version, "version", "", "policies publish: the version")
-	fs.StringVar(&pub.URL, "url", "", "policies publish: the https URL of its text")
+	// --url is the policy's text for policies publish and the site's endpoint for systems add.
+	url := fs.String("url", "", "policies publish: the https URL of its text; systems add: the URL the site receives calls at")
 	fs.StringVar(&pub.Summary, "summary", "", "policies publish: what changes, plain text")
 	fs.Func("effective-at", "policies publish: when it takes effect (RFC 3339)", func(s string) (err error) {
 		pub.EffectiveAt, err = time.Parse(time.RFC3339, s)
 		return err
 	})
 	fs.BoolVar(&pub.Material, "material", false, "policies publish: subjects must consent again once it takes effect")
+	patchFile := fs.String("file", "", "tenant set: the file holding the JSON merge patch")
+	reg := sites.Registration{Events: sites.Events}
+	fs.StringVar(&reg.Name, "name", "", "systems add: the site's name")
+	fs.Func("events", "systems add: events the site takes, comma-separated (default all)", func(s string) error {
+		reg.Events = strings.Split(s, ",")
+		return nil
+	})
 	// Flags may come before or after the argument.
 	rest, err := parseInterspersed(fs, args[2:])
 	if err != nil {
@@ -137,7 +170,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(rest) != cmd.args {
 		return errUsage
 	}
-	e := &env{getenv: getenv, dataDir: setting(getenv, "GDPR_DATA_DIR", gdprd.DefaultDataDir), clock: &clock.Settable{}, filter: f, publish: pub}
+	pub.URL, reg.URL = *url, *url
+	e := &env{getenv: getenv, dataDir: setting(getenv, "GDPR_DATA_DIR", gdprd.DefaultDataDir), clock: &clock.Settable{}, filter: f, publish: pub, patchFile: *patchFile, system: reg}
 	if *now != "" {
 		t, err := time.Parse(time.RFC3339, *now)
 		if err != nil {
@@ -201,8 +235,46 @@ func tenantList(ctx context.Context, e *env, _ []string) (any, error) {
 	return map[string][]string{"tenants": ids}, err
 }
 
-func tenantShow(ctx context.Context, e *env, args []string) (any, error) {
-	return e.tenants().Get(ctx, args[0])
+// tenantGet prints what GET /v1/tenant answers.
+func tenantGet(ctx context.Context, e *env, args []string) (any, error) {
+	t, err := e.tenants().Get(ctx, args[0])
+	return t.Settings, err
+}
+
+// tenantSet applies the merge patch in --file as PATCH /v1/tenant does (the same function:
+// validated as a whole, audited as the operator's), and prints the new settings.
+func tenantSet(ctx context.Context, e *env, args []string) (any, error) {
+	if e.patchFile == "" {
+		return nil, fmt.Errorf("tenant set needs --file: %w", errUsage)
+	}
+	f, err := os.Open(e.patchFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	patch, err := io.ReadAll(io.LimitReader(f, httpapi.MaxBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(patch) > httpapi.MaxBody {
+		return nil, fmt.Errorf("%s is larger than %d bytes", e.patchFile, httpapi.MaxBody)
+	}
+	return e.tenants().PatchSettings(ctx, args[0], audit.ActorOperator, patch)
+}
+
+// errorText is err for the operator: an application error with the fields it names, one a
+// line, so that a refused patch says which settings to fix.
+func errorText(err error) string {
+	e, ok := apperr.From(err)
+	if !ok {
+		return err.Error()
+	}
+	var b strings.Builder
+	b.WriteString(e.Error())
+	for _, f := range e.Fields {
+		fmt.Fprintf(&b, "\n  %s: %s", f.Field, f.Message)
+	}
+	return b.String()
 }
 
 // keyRotate also rewrites the local credentials file when it holds this tenant's keys, so
@@ -212,7 +284,7 @@ func keyRotate(ctx context.Context, e *env, args []string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if e.getenv(ports.EnvTable) == "" {
+	if e.getenv(awsports.EnvTable) == "" {
 		if old, err := gdprd.ReadCredentials(e.dataDir); err == nil && old.Tenant == keys.Tenant {
 			if err := gdprd.WriteCredentials(e.dataDir, keys); err != nil {
 				return nil, err
@@ -241,6 +313,60 @@ func requestsList(ctx context.Context, e *env, args []string) (any, error) {
 		out.Items = append(out.Items, requestsapi.SummaryOf(r))
 	}
 	return out, nil
+}
+
+// sites is the marketplace-site registry on the command's store, with the local server's
+// URL rules when the store is (gdprd's ports say so).
+func (e *env) sites(ctx context.Context, tenantID string) (*sites.Service, error) {
+	if _, err := e.tenants().Get(ctx, tenantID); err != nil {
+		return nil, err
+	}
+	p := e.runner.Ports
+	return sites.New(p.Table, e.clock, p.Secrets, p.Local, p.Log), nil
+}
+
+// withSecret is what systems add and rotate print: the one time the secret is shown.
+type withSecret struct {
+	sites.System
+	Secret string `json:"secret"`
+}
+
+func systemsAdd(ctx context.Context, e *env, args []string) (any, error) {
+	svc, err := e.sites(ctx, args[0])
+	if err != nil {
+		return nil, err
+	}
+	sys, secret, err := svc.Register(ctx, args[0], e.system, audit.ActorOperator)
+	return withSecret{sys, secret}, err
+}
+
+func systemsList(ctx context.Context, e *env, args []string) (any, error) {
+	svc, err := e.sites(ctx, args[0])
+	if err != nil {
+		return nil, err
+	}
+	all, err := svc.Systems(ctx, args[0])
+	return map[string][]sites.System{"items": all}, err
+}
+
+func systemsRemove(ctx context.Context, e *env, args []string) (any, error) {
+	svc, err := e.sites(ctx, args[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := svc.Remove(ctx, args[0], args[1], audit.ActorOperator); err != nil {
+		return nil, err
+	}
+	return map[string]string{"removed": args[1]}, nil
+}
+
+func systemsRotate(ctx context.Context, e *env, args []string) (any, error) {
+	svc, err := e.sites(ctx, args[0])
+	if err != nil {
+		return nil, err
+	}
+	sys, secret, err := svc.RotateSecret(ctx, args[0], args[1], audit.ActorOperator)
+	return withSecret{sys, secret}, err
 }
 
 func jobsList(_ context.Context, e *env, _ []string) (any, error) {

@@ -8,9 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/dsr"
@@ -59,17 +64,17 @@ func TestTenants(t *testing.T) {
 	}
 
 	var shown map[string]any
-	mustCtl(t, dir, &shown, "tenant", "show", "acme")
-	if shown["id"] != "acme" || shown["purposes"] == nil {
-		t.Fatalf("show = %v", shown)
+	mustCtl(t, dir, &shown, "tenant", "get", "acme")
+	if shown["purposes"] == nil || shown["notice_period_days"] != 30.0 {
+		t.Fatalf("get = %v", shown)
 	}
 	for k := range shown {
-		if k == "site_key" || k == "admin_key" {
-			t.Fatalf("show prints %s", k)
+		if k == "site_key" || k == "admin_key" || k == "id" || k == "external_systems" {
+			t.Fatalf("get prints %s", k)
 		}
 	}
-	if _, err := ctl(t, dir, "tenant", "show", "nobody"); err == nil {
-		t.Fatal("no error for an unknown tenant")
+	if _, err := ctl(t, dir, "tenant", "get", "nobody"); !errors.Is(err, tenant.ErrNotFound) {
+		t.Fatalf("unknown tenant: %v", err)
 	}
 
 	var rotated tenant.Keys
@@ -213,5 +218,119 @@ func TestPolicies(t *testing.T) {
 	mustCtl(t, dir, &st, "policies", "status", "acme", "2026-02")
 	if job.Job != "notifications" || st.State != "done" {
 		t.Fatalf("after the job: %+v, %+v; want the run done", job, st)
+	}
+}
+
+func TestTenantSet(t *testing.T) {
+	dir := t.TempDir()
+	mustCtl(t, dir, new(tenant.Keys), "tenant", "create", "acme")
+	file := func(patch string) string {
+		t.Helper()
+		name := filepath.Join(t.TempDir(), "patch.json")
+		if err := os.WriteFile(name, []byte(patch), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	get := func() []byte {
+		t.Helper()
+		out, err := ctl(t, dir, "tenant", "get", "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	var set tenant.Settings
+	mustCtl(t, dir, &set, "tenant", "set", "acme", "--file", file(`{"dpo_email":"dpo@example.org","reminder_days":[3],"approval_required":["erasure"]}`))
+	if set.DPOEmail != "dpo@example.org" || !slices.Equal(set.ReminderDays, []int{3}) || !set.NeedsApproval("erasure") {
+		t.Fatalf("set = %+v", set)
+	}
+	var got tenant.Settings
+	if err := json.Unmarshal(get(), &got); err != nil || !slices.Equal(got.ReminderDays, []int{3}) {
+		t.Fatalf("get after set = %+v (%v)", got, err)
+	}
+
+	before := get()
+	_, err := ctl(t, dir, "tenant", "set", "acme", "--file", file(`{"purposes":[],"dpo_email":"secret-value"}`))
+	if e, ok := apperr.From(err); !ok || e.Code != "invalid_settings" {
+		t.Fatalf("bad patch: %v", err)
+	}
+	text := errorText(err)
+	if !strings.Contains(text, "purposes: ") || !strings.Contains(text, "dpo_email: ") || strings.Contains(text, "secret-value") {
+		t.Fatalf("the error does not name the fields, or repeats a value:\n%s", text)
+	}
+	if after := get(); !bytes.Equal(before, after) {
+		t.Fatalf("a refused patch changed the settings:\n%s\n%s", before, after)
+	}
+
+	// The change is audited as the operator's, by setting name only.
+	p, err := home.Local(dir, clock.System{}, "http://127.0.0.1:3000", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	entries, _, err := audit.Log{Table: p.Table}.List(context.Background(), "acme", audit.Filter{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || entries[0].Actor != audit.ActorOperator || entries[0].Detail["settings"] != "approval_required,dpo_email,reminder_days" {
+		t.Fatalf("audit = %+v", entries)
+	}
+
+	for _, args := range [][]string{{"tenant", "set", "acme"}, {"tenant", "set", "--file", file(`{}`)}} {
+		if _, err := ctl(t, dir, args...); !errors.Is(err, errUsage) {
+			t.Errorf("gdprctl %v: error = %v, want a usage error", args, err)
+		}
+	}
+	if _, err := ctl(t, dir, "tenant", "set", "acme", "--file", filepath.Join(dir, "missing.json")); err == nil {
+		t.Fatal("a missing file was accepted")
+	}
+	if _, err := ctl(t, dir, "tenant", "set", "ghost", "--file", file(`{}`)); !errors.Is(err, tenant.ErrNotFound) {
+		t.Fatalf("unknown tenant: %v", err)
+	}
+}
+func TestSystems(t *testing.T) {
+	dir := t.TempDir()
+	var keys tenant.Keys
+	mustCtl(t, dir, &keys, "tenant", "create", "shop")
+	var added struct {
+		ID     string   `json:"id"`
+		Name   string   `json:"name"`
+		URL    string   `json:"url"`
+		Events []string `json:"events"`
+		Secret string   `json:"secret"`
+	}
+	// The local store takes a site on this machine.
+	mustCtl(t, dir, &added, "systems", "add", "shop", "--name", "local shop", "--url", "http://127.0.0.1:8080/hook", "--events", "erasure,restriction")
+	if added.ID == "" || len(added.Secret) != len("whsec_")+44 || len(added.Events) != 2 {
+		t.Fatalf("systems add = %+v", added)
+	}
+	if _, err := ctl(t, dir, "systems", "add", "shop", "--name", "x", "--url", "http://10.0.0.1:80/"); err == nil {
+		t.Fatal("a private address was registered")
+	}
+	var list struct {
+		Items []map[string]any `json:"items"`
+	}
+	out, err := ctl(t, dir, "systems", "list", "shop")
+	if err != nil || bytes.Contains(out, []byte("whsec_")) {
+		t.Fatalf("systems list = %s, %v", out, err)
+	}
+	json.Unmarshal(out, &list)
+	if len(list.Items) != 1 || list.Items[0]["id"] != added.ID {
+		t.Fatalf("systems list = %s", out)
+	}
+	var rotated struct{ Secret string }
+	mustCtl(t, dir, &rotated, "systems", "rotate", "shop", added.ID)
+	if rotated.Secret == "" || rotated.Secret == added.Secret {
+		t.Fatalf("systems rotate = %+v", rotated)
+	}
+	var removed map[string]string
+	mustCtl(t, dir, &removed, "systems", "remove", "shop", added.ID)
+	if _, err := ctl(t, dir, "systems", "remove", "shop", added.ID); err == nil {
+		t.Fatal("a removed system was removed again")
+	}
+	if _, err := ctl(t, dir, "systems", "list", "nobody"); err == nil {
+		t.Fatal("systems of an unknown tenant listed")
 	}
 }

@@ -93,6 +93,11 @@ func invoke(cfg gdprd.Config, args []string, stdout io.Writer) error {
 	if _, err := gdprd.EnsureDemo(ctx, r.Ports, cfg.DataDir); err != nil {
 		return err
 	}
+	// The samples name the demo tenant's keys by placeholders (the function checks the key
+	// itself, as in AWS): put this data folder's keys in.
+	if payload, err = gdprd.WithDemoKeys(payload, cfg.DataDir); err != nil {
+		return err
+	}
 	out, err := r.Invoke(ctx, *function, payload)
 	if err != nil {
 		return err

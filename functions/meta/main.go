@@ -1,4 +1,5 @@
-// Command meta is MetaFunction: GET /v1/health and GET /v1/openapi.json.
+// Command meta is MetaFunction: GET /v1/health, GET /v1/openapi.json and the 404 of every
+// request no route matches. It needs no table, no secret, no AWS at all.
 package main
 
 import (
@@ -6,4 +7,4 @@ import (
 	"github.com/example/gdpr/internal/lambdamain"
 )
 
-func main() { lambdamain.RunAPI(metaapi.New) }
+func main() { lambdamain.HTTP(metaapi.New) }

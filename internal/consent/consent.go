@@ -9,6 +9,7 @@ import (
 
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/subject"
+	"github.com/example/gdpr/internal/tenant"
 )
 
 // Error codes of this package. openapi.yaml lists them under x-problem-codes.
@@ -18,7 +19,7 @@ const (
 	CodeMarketingObjected    = "marketing_objected"
 	CodeConsentRequired      = "consent_required"
 	CodeProcessingRestricted = "processing_restricted"
-	CodeEmailInUse           = "email_in_use"
+	CodeEmailInUse           = subject.CodeEmailInUse
 )
 
 var (
@@ -31,7 +32,7 @@ var (
 	// ErrProcessingRestricted refuses new subject data while processing is restricted (Art. 18).
 	ErrProcessingRestricted = apperr.New(apperr.Locked, CodeProcessingRestricted, "The subject's processing is restricted; nothing was stored.")
 	// ErrEmailInUse refuses an email that another subject of the tenant holds.
-	ErrEmailInUse = apperr.New(apperr.Conflict, CodeEmailInUse, "Another subject of this tenant has this email address; nothing was stored.")
+	ErrEmailInUse = subject.ErrEmailInUse
 )
 
 // consentRequired refuses processing that needs a purpose the subject has not granted.
@@ -73,7 +74,6 @@ const (
 var clientMethods = map[Method]bool{MethodWebForm: true, MethodExplicitOptIn: true, MethodAPI: true, MethodImport: true}
 
 var (
-	validPurpose       = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 	validPolicyVersion = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	validLocale        = regexp.MustCompile(`^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$`)
 )
@@ -153,7 +153,7 @@ func (d *Decision) Validate() error {
 		fs = append(fs, apperr.FieldError{Field: "purposes", Message: "must name at most 64 purposes"})
 	default:
 		for name := range d.Purposes {
-			if !validPurpose.MatchString(name) {
+			if !tenant.ValidPurposeName(name) {
 				// The name is not echoed: a malformed key could be anything the client sent.
 				fs = append(fs, apperr.FieldError{Field: "purposes", Message: "purpose names are 1-64 lower-case letters, digits or _, starting with a letter"})
 				break
@@ -185,7 +185,7 @@ func (w *Withdrawal) Validate() error {
 	}
 	seen := map[string]bool{}
 	for _, name := range w.Purposes {
-		if !validPurpose.MatchString(name) {
+		if !tenant.ValidPurposeName(name) {
 			fs = append(fs, apperr.FieldError{Field: "purposes", Message: "purpose names are 1-64 lower-case letters, digits or _, starting with a letter"})
 			break
 		}

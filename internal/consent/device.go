@@ -2,7 +2,6 @@ package consent
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"time"
 
@@ -107,7 +106,7 @@ func (s *Service) RecordDevice(ctx context.Context, tenantID, subjectID string, 
 		return DeviceReceipt{}, apperr.Validation(apperr.FieldError{Field: "seen_at", Message: "is older than the tenant's device retention period"})
 	}
 
-	id := "dev_" + base64.RawURLEncoding.EncodeToString(secrets.Random(16))
+	id := secrets.NewID("dev_", secrets.IDBytes)
 	key := subject.Key(tenantID, subjectID, subject.SKDevicePrefix+d.SeenAt.Format(ledgerTime)+"#"+id)
 	stored := StoredDevice{ID: id, Device: d, ReceivedAt: now, ExpiresAt: d.SeenAt.Add(retention)}
 	stored.Attrs = expiry.At(tenantID, KindDevices, key, stored.ExpiresAt)
@@ -115,7 +114,7 @@ func (s *Service) RecordDevice(ctx context.Context, tenantID, subjectID string, 
 	if err != nil {
 		return DeviceReceipt{}, err
 	}
-	err = s.retry(ctx, func() error {
+	err = table.Retry(ctx, func() error {
 		_, version, err := s.admit(ctx, tenantID, subjectID, PurposeRBA)
 		if err != nil {
 			return err

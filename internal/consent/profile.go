@@ -71,22 +71,6 @@ func (p *ProfileInput) Validate() error {
 	return nil
 }
 
-// storedProfile is the PROFILE item: the profile, and its place on GSI1 among the tenant's
-// shards of subjects (see ShardPK).
-type storedProfile struct {
-	subject.Profile
-	GSI1PK string `json:"gsi1pk"`
-	GSI1SK string `json:"gsi1sk"`
-}
-
-func profileItem(tenantID string, p subject.Profile, version int64) (table.Item, error) {
-	return table.NewItem(subject.Key(tenantID, p.SubjectID, subject.SKProfile), version, storedProfile{
-		Profile: p,
-		GSI1PK:  ShardPK(tenantID, shardOf(p.SubjectID)),
-		GSI1SK:  "S#" + p.SubjectID,
-	})
-}
-
 // PutProfile replaces a subject's profile. It is refused, storing nothing, unless terms is
 // granted, and while processing is restricted; the transaction is conditional on the consent
 // state read, so a withdrawal or restriction that lands first refuses it too. Security answers
@@ -102,10 +86,10 @@ func (s *Service) PutProfile(ctx context.Context, tenantID, subjectID string, in
 	if len(fs) > 0 {
 		return subject.Profile{}, apperr.Validation(fs...)
 	}
-	claim := emailClaim{subjectID: subjectID}
+	w := subject.NewProfileWrite(s.secrets, tenantID, subjectID)
 	var questions []subject.SecurityQuestion
 	var out subject.Profile
-	err := s.retry(ctx, func() error {
+	err := table.Retry(ctx, func() error {
 		_, stateVersion, err := s.admit(ctx, tenantID, subjectID, PurposeTerms)
 		if err != nil {
 			return err
@@ -132,27 +116,12 @@ func (s *Service) PutProfile(ctx context.Context, tenantID, subjectID string, in
 			SecurityQuestions: questions,
 			UpdatedAt:         s.clock.Now(),
 		}
-		it, err := profileItem(tenantID, p, version)
+		ws, err := w.Writes(old, version, p)
 		if err != nil {
 			return err
 		}
-		ws := []table.Write{
-			table.Check(subject.Key(tenantID, subjectID, subject.SKConsent), table.VersionIs(stateVersion)),
-			table.Put(it, table.VersionIs(version)),
-		}
-		if p.Email != old.Email {
-			if p.Email != "" {
-				l, err := claim.write(s, tenantID, p.Email)
-				if err != nil {
-					return err
-				}
-				ws = append(ws, l)
-			}
-			if old.Email != "" {
-				ws = append(ws, table.Delete(subject.EmailKey(s.secrets, tenantID, old.Email), table.Cond{}))
-			}
-		}
-		if err := s.transact(ctx, ws, &claim); err != nil {
+		ws = append([]table.Write{table.Check(subject.Key(tenantID, subjectID, subject.SKConsent), table.VersionIs(stateVersion))}, ws...)
+		if err := s.transact(ctx, ws, w); err != nil {
 			return err
 		}
 		out = p
@@ -202,46 +171,17 @@ func (s *Service) admit(ctx context.Context, tenantID, subjectID, purpose string
 
 // contactEmailWrites keep a decision's email as the subject's contact address when the
 // profile has none (see Record): the profile with the email and the email lookup.
-func (s *Service) contactEmailWrites(ctx context.Context, tenantID, email string, claim *emailClaim, now time.Time) ([]table.Write, error) {
-	p, version, err := subject.GetProfile(ctx, s.table, tenantID, claim.subjectID)
+func (s *Service) contactEmailWrites(ctx context.Context, tenantID, subjectID, email string, w *subject.ProfileWrite, now time.Time) ([]table.Write, error) {
+	old, version, err := subject.GetProfile(ctx, s.table, tenantID, subjectID)
 	if err != nil && !errors.Is(err, subject.ErrNotFound) {
 		return nil, err
 	}
-	if p.Email != "" {
+	if old.Email != "" {
 		return nil, nil
 	}
-	p.SubjectID, p.Email, p.UpdatedAt = claim.subjectID, email, now
-	it, err := profileItem(tenantID, p, version)
-	if err != nil {
-		return nil, err
-	}
-	l, err := claim.write(s, tenantID, email)
-	if err != nil {
-		return nil, err
-	}
-	return []table.Write{table.Put(it, table.VersionIs(version)), l}, nil
-}
-
-// emailClaim is a subject's claim on an email lookup across the attempts of one write. The
-// lookup is put if absent, so a second subject cannot take an address; when the subject
-// already holds the lookup (its profile lost the address but the lookup stayed), transact
-// learns the lookup's version and the next attempt overwrites it under that version.
-type emailClaim struct {
-	subjectID string
-	key       table.Key // the lookup written by the current attempt, if any
-	version   int64
-}
-
-func (c *emailClaim) write(s *Service, tenantID, email string) (table.Write, error) {
-	k := subject.EmailKey(s.secrets, tenantID, email)
-	if k != c.key {
-		c.key, c.version = k, 0
-	}
-	it, err := table.NewItem(k, c.version, subject.EmailLookup{SubjectID: c.subjectID})
-	if err != nil {
-		return table.Write{}, err
-	}
-	return table.Put(it, table.VersionIs(c.version)), nil
+	p := old
+	p.Email, p.UpdatedAt = email, now
+	return w.Writes(old, version, p)
 }
 
 // Argon2id parameters of security answers: OWASP's first recommended set (19 MiB of memory,

@@ -2,12 +2,10 @@ package consent
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -50,9 +48,10 @@ type Tenants interface {
 	Get(ctx context.Context, id string) (tenant.Tenant, error)
 }
 
-// Policies is what the consent rules need of the privacy policies a tenant publishes. The
-// policies feature implements it. A Service without one treats every tenant as having
-// published none: any policy version is accepted and no reconsent is required.
+// Policies is what the consent rules need of the privacy policies a tenant publishes. No
+// package implements it yet (the policies issue adds the catalogue), so every function builds
+// its Service without one, which treats every tenant as having published none: any policy
+// version is accepted and no reconsent is required.
 type Policies interface {
 	// Published tells whether the tenant has published version, and whether it has
 	// published any version at all.
@@ -90,8 +89,8 @@ type Config struct {
 // With Policies a policy.Cache, the tenant's policy versions are read (1 Query) at most once
 // per policy.CacheTTL per process, and again when a decision names a version not in them.
 //
-// A write that loses to a concurrent writer reads again and retries (at most maxAttempts
-// times, with jittered backoff), adding those operations again.
+// A write that loses to a concurrent writer reads again and retries (table.Retry), adding
+// those operations again.
 type Service struct {
 	table    table.Table
 	clock    clock.Clock
@@ -171,10 +170,10 @@ func (s *Service) Record(ctx context.Context, tenantID string, d Decision) (Rece
 		purposes[PurposeMarketing] = false
 	}
 
-	claim := emailClaim{subjectID: d.SubjectID}
+	w := subject.NewProfileWrite(s.secrets, tenantID, d.SubjectID)
 	var entry Entry
 	var next State
-	err = s.retry(ctx, func() error {
+	err = table.Retry(ctx, func() error {
 		st, version, err := s.state(ctx, tenantID, d.SubjectID)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
@@ -200,13 +199,13 @@ func (s *Service) Record(ctx context.Context, tenantID string, d Decision) (Rece
 			return err
 		}
 		if d.Email != "" && next.granted(PurposeTerms) && !next.Restricted {
-			more, err := s.contactEmailWrites(ctx, tenantID, d.Email, &claim, next.LastAt)
+			more, err := s.contactEmailWrites(ctx, tenantID, d.SubjectID, d.Email, w, next.LastAt)
 			if err != nil {
 				return err
 			}
 			ws = append(ws, more...)
 		}
-		return s.transact(ctx, ws, &claim)
+		return s.transact(ctx, ws, w)
 	})
 	if err != nil {
 		return Receipt{}, err
@@ -227,7 +226,7 @@ func (s *Service) Withdraw(ctx context.Context, tenantID string, w Withdrawal) (
 		return View{}, err
 	}
 	var next State
-	err = s.retry(ctx, func() error {
+	err = table.Retry(ctx, func() error {
 		st, version, err := s.state(ctx, tenantID, w.SubjectID)
 		if err != nil {
 			return err
@@ -274,7 +273,7 @@ func (s *Service) Object(ctx context.Context, tenantID, subjectID, requestID str
 		return View{}, err
 	}
 	var next State
-	err = s.retry(ctx, func() error {
+	err = table.Retry(ctx, func() error {
 		st, version, err := s.state(ctx, tenantID, subjectID)
 		if err != nil {
 			return err
@@ -307,7 +306,7 @@ func (s *Service) SetRestricted(ctx context.Context, tenantID, subjectID string,
 		return View{}, err
 	}
 	var st State
-	err = s.retry(ctx, func() error {
+	err = table.Retry(ctx, func() error {
 		var version int64
 		var err error
 		st, version, err = s.state(ctx, tenantID, subjectID)
@@ -325,7 +324,7 @@ func (s *Service) SetRestricted(ctx context.Context, tenantID, subjectID string,
 			}
 			if err := s.table.Put(ctx, it, table.VersionIs(version)); err != nil {
 				if errors.Is(err, table.ErrConflict) {
-					return errRetry
+					return table.ErrRetry
 				}
 				return err
 			}
@@ -378,7 +377,7 @@ func (s *Service) append(tenantID, subjectID string, st State, purposes map[stri
 		now = st.LastAt
 	}
 	e := Entry{
-		ReceiptID:     "rcpt_" + base64.RawURLEncoding.EncodeToString(secrets.Random(16)),
+		ReceiptID:     secrets.NewID("rcpt_", secrets.IDBytes),
 		Seq:           st.Seq + 1,
 		Tenant:        tenantID,
 		Subject:       subject.Pseudonym(s.secrets, tenantID, subjectID),
@@ -431,70 +430,18 @@ func (s *Service) entryWrites(tenantID, subjectID string, next *State, version i
 	return []table.Write{table.Put(st, table.VersionIs(version)), table.Put(e, table.Cond{Kind: table.IfAbsent})}, nil
 }
 
-// errRetry tells retry that a concurrent writer changed what an attempt read.
-var errRetry = errors.New("consent: concurrent write")
-
-// transact runs the writes of one attempt. A failed condition on the claimed email lookup is
-// ErrEmailInUse, unless the lookup is the subject's own (see emailClaim). Any other failed
-// condition means a concurrent writer: errRetry.
-func (s *Service) transact(ctx context.Context, ws []table.Write, claim *emailClaim) error {
+// transact runs the writes of one attempt. With a profile write among them, its Failed reads
+// the outcome (a lookup another subject holds is ErrEmailInUse); otherwise any failed
+// condition means a concurrent writer: table.ErrRetry.
+func (s *Service) transact(ctx context.Context, ws []table.Write, w *subject.ProfileWrite) error {
 	err := s.table.Transact(ctx, ws)
-	var ce *table.ConflictError
-	if !errors.As(err, &ce) {
-		return err
+	if w != nil {
+		return w.Failed(ctx, s.table, err)
 	}
-	if claim == nil || ce.Key != claim.key {
-		return errRetry
+	if errors.Is(err, table.ErrConflict) {
+		return fmt.Errorf("%w: %w", table.ErrRetry, err)
 	}
-	it, err := s.table.Get(ctx, ce.Key)
-	if errors.Is(err, table.ErrNotFound) {
-		return errRetry // released since
-	}
-	if err != nil {
-		return err
-	}
-	var l subject.EmailLookup
-	if err := it.Decode(&l); err != nil {
-		return err
-	}
-	if l.SubjectID != claim.subjectID {
-		return ErrEmailInUse
-	}
-	claim.version = it.Version
-	return errRetry
-}
-
-// Retries of a write that lost to a concurrent writer. Each loss waits a random time (full
-// jitter) in a window that doubles with every loss and is measured in units of how long the
-// lost attempt took: well under a millisecond on SQLite, ~10 ms on DynamoDB, far more on an
-// emulator or under a queue. So the same policy spreads many writers on one subject over time
-// on every engine, instead of letting them collide again.
-const (
-	maxAttempts  = 30
-	maxDoublings = 7 // the window stops growing at 128 attempt durations
-	minUnit      = 100 * time.Microsecond
-)
-
-// ErrContention is returned when a write lost to concurrent writers maxAttempts times.
-var ErrContention = errors.New("consent: too many concurrent writers")
-
-func (s *Service) retry(ctx context.Context, attempt func() error) error {
-	for n := 0; ; n++ {
-		began := time.Now()
-		err := attempt()
-		if !errors.Is(err, errRetry) {
-			return err
-		}
-		if n+1 == maxAttempts {
-			return fmt.Errorf("%w: %d attempts", ErrContention, maxAttempts)
-		}
-		window := max(time.Since(began), minUnit) << min(n, maxDoublings)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(rand.N(window)):
-		}
-	}
+	return err
 }
 
 // state reads a subject's state and its version. Errors: ErrNotFound.
@@ -576,20 +523,4 @@ func (s *Service) checkPolicy(ctx context.Context, tenantID, version string) err
 		return ErrUnknownPolicyVersion
 	}
 	return nil
-}
-
-// Shards is the number of GSI1 partitions a tenant's subjects are spread over.
-const Shards = 16
-
-// ShardPK is the GSI1 partition of shard n (0 <= n < Shards) of a tenant's subjects. Every
-// profile sits on exactly one, under sort key "S#{subject id}", so that a notification run
-// can page through all subjects of a tenant, shard by shard and in parallel, without a Scan
-// and without a hot partition.
-func ShardPK(tenantID string, n int) string { return fmt.Sprintf("T#%s#SHARD#%d", tenantID, n) }
-
-// shardOf is the first byte of the SHA-256 of the subject id, modulo Shards: stable, and even
-// however the tenant's ids are shaped.
-func shardOf(subjectID string) int {
-	h := sha256.Sum256([]byte(subjectID))
-	return int(h[0]) % Shards
 }

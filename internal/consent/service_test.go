@@ -41,10 +41,12 @@ func run(t *testing.T, open opener) {
 		{"ConcurrentDecisions", testConcurrent},
 		{"Profile", testProfile},
 		{"ProfileEmailUnique", testProfileEmailUnique},
+		{"ProfileRectifiedStaysOnShard", testProfileRectified},
 		{"DecisionEmail", testDecisionEmail},
 		{"Devices", testDevices},
 		{"DeviceRetentionSetting", testDeviceRetention},
 		{"Erased", testErased},
+		{"Erasure", testErasure},
 		{"Policies", testPolicies},
 		{"TenantIsolation", testTenantIsolation},
 		{"CustomRequiredPurpose", testRequiredPurpose},
@@ -348,7 +350,7 @@ func testDeniedTerms(t *testing.T, open opener) {
 	}
 	_, err = e.svc.RecordDevice(ctx, e.tenant, "u-1", consent.Device{IP: "203.0.113.9"})
 	wantCode(t, err, consent.CodeConsentRequired)
-	wantAbsent(t, e.table, subject.Key("acme", "u-1", subject.SKProfile))
+	wantAbsent(t, e.table, subject.ProfileKey("acme", "u-1"))
 	wantAbsent(t, e.table, subject.EmailKey(e.secrets, "acme", "ann@example.org"))
 	page, err := e.table.Query(ctx, table.Query{PK: subject.PK("acme", "u-1"), Prefix: subject.SKDevicePrefix})
 	if err != nil || len(page.Items) != 0 {
@@ -360,7 +362,7 @@ func testDeniedTerms(t *testing.T, open opener) {
 	// A subject the service has never seen is refused the same way.
 	_, err = e.svc.PutProfile(ctx, e.tenant, "u-new", consent.ProfileInput{FirstName: "Bo"})
 	wantCode(t, err, consent.CodeConsentRequired)
-	wantAbsent(t, e.table, subject.Key("acme", "u-new", subject.SKProfile))
+	wantAbsent(t, e.table, subject.ProfileKey("acme", "u-new"))
 
 	// Granting terms lets the profile in; rba still gates devices.
 	e.record(t, decision("u-1", map[string]bool{"terms": true}))
@@ -445,7 +447,7 @@ func testRestriction(t *testing.T, open opener) {
 	}
 	_, err = e.svc.RecordDevice(ctx, e.tenant, "u-1", consent.Device{IP: "203.0.113.9"})
 	wantCode(t, err, consent.CodeProcessingRestricted)
-	wantAbsent(t, e.table, subject.Key("acme", "u-1", subject.SKProfile))
+	wantAbsent(t, e.table, subject.ProfileKey("acme", "u-1"))
 
 	// A decision with an email keeps no address while restricted.
 	d := decision("u-1", map[string]bool{"terms": true})
@@ -613,7 +615,7 @@ func testProfile(t *testing.T, open opener) {
 	}
 
 	// Stored: the answer as an argon2id hash only, the subject on its shard.
-	it, err := e.table.Get(ctx, subject.Key("acme", "u-1", subject.SKProfile))
+	it, err := e.table.Get(ctx, subject.ProfileKey("acme", "u-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,13 +635,13 @@ func testProfile(t *testing.T, open opener) {
 		t.Fatalf("profile index keys = %q %q", stored.GSI1PK, stored.GSI1SK)
 	}
 	found := false
-	for n := range consent.Shards {
-		page, err := e.table.Query(ctx, table.Query{Index: "GSI1", PK: consent.ShardPK("acme", n)})
+	for n := range subject.Shards {
+		page, err := e.table.Query(ctx, table.Query{Index: "GSI1", PK: subject.ShardPK("acme", n)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, it := range page.Items {
-			found = found || it.Key == subject.Key("acme", "u-1", subject.SKProfile)
+			found = found || it.Key == subject.ProfileKey("acme", "u-1")
 		}
 	}
 	if !found {
@@ -673,6 +675,42 @@ func testProfile(t *testing.T, open opener) {
 	ae, _ := apperr.From(err)
 	if strings.Contains(fmt.Sprint(ae.Fields, ae.Message), "call me") || len(ae.Fields) != 2 {
 		t.Fatalf("validation = %+v; want two fields naming no value", ae.Fields)
+	}
+}
+
+// testProfileRectified: a profile the intake stored and a rectification then corrected is
+// still on its shard of GSI1, where notification runs find every subject.
+func testProfileRectified(t *testing.T, open opener) {
+	e := newEnv(t, open)
+	ctx := t.Context()
+	e.record(t, decision("u-1", all(true, true, false)))
+	if _, err := e.svc.PutProfile(ctx, e.tenant, "u-1", consent.ProfileInput{FirstName: "Ann", Email: "ann@example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	email, last := "ann.lee@example.org", "Lee"
+	if _, err := subject.Rectify(ctx, e.table, e.secrets, e.tenant, "u-1", subject.ProfileChanges{Email: &email, LastName: &last}, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.GetProfile(ctx, e.tenant, "u-1")
+	if err != nil || got.LastName != "Lee" || got.FirstName != "Ann" || got.Email != email {
+		t.Fatalf("GetProfile = %+v, %v", got, err)
+	}
+	found := false
+	for n := range subject.Shards {
+		page, err := e.table.Query(ctx, table.Query{Index: "GSI1", PK: subject.ShardPK("acme", n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			found = found || it.Key == subject.ProfileKey("acme", "u-1")
+		}
+	}
+	if !found {
+		t.Fatal("the rectified profile is on no shard of GSI1")
+	}
+	wantAbsent(t, e.table, subject.EmailKey(e.secrets, "acme", "ann@example.org"))
+	if id, err := subject.FindByEmail(ctx, e.table, e.secrets, "acme", email); err != nil || id != "u-1" {
+		t.Fatalf("FindByEmail(rectified) = %q, %v", id, err)
 	}
 }
 
@@ -712,7 +750,7 @@ func testProfileEmailUnique(t *testing.T, open opener) {
 	}
 	_, err := e.svc.PutProfile(ctx, e.tenant, "u-2", consent.ProfileInput{FirstName: "Bo", Email: "ANN@example.org"})
 	wantCode(t, err, consent.CodeEmailInUse)
-	wantAbsent(t, e.table, subject.Key("acme", "u-2", subject.SKProfile))
+	wantAbsent(t, e.table, subject.ProfileKey("acme", "u-2"))
 	if id, _ := subject.FindByEmail(ctx, e.table, e.secrets, "acme", "ann@example.org"); id != "u-1" {
 		t.Fatalf("lookup names %q; want u-1", id)
 	}
@@ -760,7 +798,7 @@ func testDecisionEmail(t *testing.T, open opener) {
 	d = decision("u-3", all(false, false, false))
 	d.Email = "cy@example.org"
 	e.record(t, d)
-	wantAbsent(t, e.table, subject.Key("acme", "u-3", subject.SKProfile))
+	wantAbsent(t, e.table, subject.ProfileKey("acme", "u-3"))
 	wantAbsent(t, e.table, subject.EmailKey(e.secrets, "acme", "cy@example.org"))
 
 	// A profile without email gets the decision's, and keeps its other fields.

@@ -4,7 +4,6 @@ package dsr
 
 import (
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -93,16 +92,10 @@ func invalidTransition(from, to Status) error {
 	return apperr.New(apperr.Conflict, CodeInvalidTransition, "A request that is %s cannot become %s.", from, to)
 }
 
-// ProfileFields are the profile fields a rectification request corrects. A nil field is not
-// to be changed.
-type ProfileFields struct {
-	FirstName *string `json:"first_name,omitempty"`
-	LastName  *string `json:"last_name,omitempty"`
-	Username  *string `json:"username,omitempty"`
-	Email     *string `json:"email,omitempty"`
-	Phone     *string `json:"phone,omitempty"`
-	Company   *string `json:"company,omitempty"`
-}
+// ProfileFields are the profile fields a rectification request corrects (a nil field is not
+// to be changed): the profile owner's own type, so that fulfilment hands them to
+// subject.Rectify as they were validated at intake.
+type ProfileFields = subject.ProfileChanges
 
 // Input is a submitted request, as the public and the site routes take it.
 type Input struct {
@@ -150,7 +143,7 @@ func (in *Input) Validate(public bool) error {
 	case in.Type != Rectification && in.Rectification != nil:
 		add("rectification", "is only allowed with type rectification")
 	case in.Rectification != nil:
-		fe = append(fe, in.Rectification.validate()...)
+		fe = append(fe, in.Rectification.Validate("rectification")...)
 	}
 	if in.Lift != nil && in.Type != Restriction {
 		add("lift", "is only allowed with type restriction")
@@ -162,33 +155,4 @@ func (in *Input) Validate(public bool) error {
 		return apperr.Validation(fe...)
 	}
 	return nil
-}
-
-func (p *ProfileFields) validate() []apperr.FieldError {
-	var fe []apperr.FieldError
-	// The profile's own rules, and not empty: a rectification corrects a value.
-	for _, f := range []struct {
-		name  string
-		value *string
-	}{{"first_name", p.FirstName}, {"last_name", p.LastName}, {"username", p.Username}, {"company", p.Company}, {"phone", p.Phone}} {
-		if f.value == nil {
-			continue
-		}
-		if strings.TrimSpace(*f.value) == "" {
-			fe = append(fe, apperr.FieldError{Field: "rectification." + f.name, Message: "must not be empty"})
-		} else if ok, rule := subject.CheckProfileField(f.name, *f.value); !ok {
-			fe = append(fe, apperr.FieldError{Field: "rectification." + f.name, Message: rule})
-		}
-	}
-	if p.Email != nil {
-		e, err := subject.NormalizeEmail(*p.Email)
-		if err != nil {
-			fe = append(fe, apperr.FieldError{Field: "rectification.email", Message: "must be a plain email address"})
-		}
-		*p.Email = e
-	}
-	if p.FirstName == nil && p.LastName == nil && p.Username == nil && p.Email == nil && p.Phone == nil && p.Company == nil {
-		fe = append(fe, apperr.FieldError{Field: "rectification", Message: "must name at least one field"})
-	}
-	return fe
 }

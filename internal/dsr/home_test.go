@@ -137,26 +137,15 @@ func (e *env) setTenant(t *testing.T, change func(*tenant.Tenant)) {
 	}
 }
 
-// addSubject stores a profile, and the email lookup when email is set, as the consent
-// function does.
+// addSubject stores a profile, and the email lookup when email is set, through the profile's
+// owner as the consent function does.
 func (e *env) addSubject(t *testing.T, id, email string) {
 	t.Helper()
-	ctx := context.Background()
-	p, err := table.NewItem(subject.Key(e.tenant, id, subject.SKProfile), 0, subject.Profile{SubjectID: id, FirstName: "Ann", Email: email, UpdatedAt: start})
+	ws, err := subject.NewProfileWrite(e.secrets, e.tenant, id).Writes(subject.Profile{}, 0, subject.Profile{FirstName: "Ann", Email: email, UpdatedAt: start})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.table.Put(ctx, p, table.Cond{Kind: table.IfAbsent}); err != nil {
-		t.Fatal(err)
-	}
-	if email == "" {
-		return
-	}
-	l, err := table.NewItem(subject.EmailKey(e.secrets, e.tenant, email), 0, subject.EmailLookup{SubjectID: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.table.Put(ctx, l, table.Cond{Kind: table.IfAbsent}); err != nil {
+	if err := e.table.Transact(context.Background(), ws); err != nil {
 		t.Fatal(err)
 	}
 }

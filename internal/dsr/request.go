@@ -42,8 +42,10 @@ type Request struct {
 	Tenant string `json:"tenant"`
 	Type   Type   `json:"type"`
 	Status Status `json:"status"`
-	// SubjectID is the matching subject; "" when none matched.
+	// SubjectID is the matching subject; "" when none matched, and once the subject is erased.
 	SubjectID string `json:"subject_id,omitempty"`
+	// Pseudonym stands for the subject once it is erased (see Anonymize).
+	Pseudonym string `json:"pseudonym,omitempty"`
 	// Contact is where the subject is written to: the address on file for the matching
 	// subject, or the address given when none matched. Never shown to operators or logged.
 	Contact       string         `json:"contact"`
@@ -65,6 +67,9 @@ type Request struct {
 	// Fulfilment (see Claim): how often it was taken up, and the steps done so far.
 	Attempts int      `json:"attempts,omitempty"`
 	Steps    []string `json:"steps,omitempty"`
+	// Waiting names what a processing request waits for outside its work (see Wait), e.g.
+	// the marketplace sites' confirmations; "" while its work runs or may run.
+	Waiting string `json:"waiting,omitempty"`
 
 	// Verification: SHA-256 hashes of the secrets, never the secrets.
 	CodeHash      string    `json:"code_hash,omitempty"`
@@ -94,8 +99,12 @@ const (
 )
 
 func requestKey(tenant, id string) table.Key {
-	return table.Key{PK: "T#" + tenant + "#R#" + id, SK: skRequest}
+	return table.Key{PK: PK(tenant, id), SK: skRequest}
 }
+
+// PK is the partition of one request: the REQUEST item, and items that belong to the
+// request alone (its export record).
+func PK(tenant, id string) string { return "T#" + tenant + "#R#" + id }
 
 // KindRequests names requests' deadlines on the expiry index.
 const KindRequests = "requests"

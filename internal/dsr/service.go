@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -197,10 +196,18 @@ func (s *Service) Verify(ctx context.Context, tenantID, id, code string) (Reques
 	return r, token, nil
 }
 
-// Status returns the request that token was issued for, while the request is open.
-// Errors: unauthenticated, for a token that is missing, wrong, of another request or of a
-// closed one, and for a request that does not exist: the answer tells nothing more.
+// Status returns the request that token was issued for, while the request is open and for
+// ClosedStatusTTL after it closed (see StatusKept). Errors: as StatusKept.
 func (s *Service) Status(ctx context.Context, tenantID, id, token string) (Request, error) {
+	return s.StatusKept(ctx, tenantID, id, token, nil)
+}
+
+// StatusKept is Status where alive, when not nil, may keep a closed request readable after
+// ClosedStatusTTL: an access or portability request for as long as its export lives.
+// Errors: unauthenticated, for a token that is missing, wrong, of another request or of a
+// request closed too long ago, and for a request that does not exist: the answer tells
+// nothing more.
+func (s *Service) StatusKept(ctx context.Context, tenantID, id, token string, alive func(Request) (bool, error)) (Request, error) {
 	if ValidateID(id) != nil {
 		return Request{}, ErrUnauthorized
 	}
@@ -210,8 +217,19 @@ func (s *Service) Status(ctx context.Context, tenantID, id, token string) (Reque
 	}
 	// Compare even when there is nothing to compare with, so that timing does not tell.
 	ok := sameHash(hashSecret(token), r.TokenHash)
-	if err != nil || !ok || token == "" || r.TokenHash == "" || r.Status.Closed() {
+	if err != nil || !ok || token == "" || r.TokenHash == "" {
 		return Request{}, ErrUnauthorized
+	}
+	if r.Status.Closed() && !s.recentlyClosed(r) {
+		keep := false
+		if alive != nil {
+			if keep, err = alive(r); err != nil {
+				return Request{}, err
+			}
+		}
+		if !keep {
+			return Request{}, ErrUnauthorized
+		}
 	}
 	return r, nil
 }
@@ -352,25 +370,18 @@ func (s *Service) save(ctx context.Context, r *Request, version int64, at time.T
 	return s.Table.Transact(ctx, ws)
 }
 
-// maxAttempts bounds how often a change is tried again after losing a race: for the request
-// itself, a rate-limit counter or the tenant's audit chain, which every change appends to.
-const maxAttempts = 10
-
-// commit runs attempt until it succeeds, fails for another reason than a failed condition,
-// or has been tried maxAttempts times. attempt reads everything it decides on afresh.
+// commit runs attempt until it succeeds or fails for another reason than a failed
+// condition, under the table's retry policy (table.Retry). A failed condition, on the
+// request itself, a rate-limit counter or the tenant's audit chain (which every change
+// appends to), means a concurrent writer: attempt reads everything it decides on afresh.
 func (s *Service) commit(ctx context.Context, attempt func() error) error {
-	for i := 1; ; i++ {
+	return table.Retry(ctx, func() error {
 		err := attempt()
-		if i == maxAttempts || !errors.Is(err, table.ErrConflict) {
-			return err
+		if errors.Is(err, table.ErrConflict) {
+			return fmt.Errorf("%w: %w", table.ErrRetry, err)
 		}
-		// Spread out writers that raced, a little more after each loss.
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(rand.N(time.Duration(i) * 2 * time.Millisecond)):
-		}
-	}
+		return err
+	})
 }
 
 // transition moves a request to another status (see move) and returns the audit event of
@@ -394,7 +405,7 @@ func (s *Service) change(r Request, action, actor string, detail map[string]stri
 
 func (s *Service) pseudonym(r Request) string {
 	if r.SubjectID == "" {
-		return ""
+		return r.Pseudonym
 	}
 	return subject.Pseudonym(s.Secrets, r.Tenant, r.SubjectID)
 }
@@ -416,14 +427,14 @@ func (s *Service) notify(ctx context.Context, r Request, name string, d mailData
 }
 
 // newID is a request id: 128 random bits.
-func newID() string { return "req_" + base64.RawURLEncoding.EncodeToString(secrets.Random(16)) }
+func newID() string { return secrets.NewID("req_", secrets.IDBytes) }
 
 // newSecret is a verification code: 128 random bits in 22 URL-safe characters, so that a link
 // can carry it and a person can still copy it.
-func newSecret() string { return base64.RawURLEncoding.EncodeToString(secrets.Random(16)) }
+func newSecret() string { return secrets.NewID("", secrets.IDBytes) }
 
 // newToken is an access token: 256 random bits.
-func newToken() string { return base64.RawURLEncoding.EncodeToString(secrets.Random(32)) }
+func newToken() string { return secrets.NewID("", secrets.TokenBytes) }
 
 // hashSecret is how codes and tokens are stored. They carry at least 128 random bits, so a
 // fast unkeyed hash is enough: there is nothing to guess.

@@ -40,6 +40,7 @@ func runSuite(t *testing.T, open func(t *testing.T) store) {
 		{"Extend", testExtend},
 		{"ExtendRefused", testExtendRefused},
 		{"Reject", testReject},
+		{"Anonymize", testAnonymize},
 		{"Transitions", testTransitions},
 		{"RateLimits", testRateLimits},
 		{"List", testList},
@@ -53,6 +54,7 @@ func runSuite(t *testing.T, open func(t *testing.T) store) {
 		{"Fulfilment", testFulfilment},
 		{"FulfilmentFailure", testFulfilmentFailure},
 		{"ParseKey", testParseKey},
+		{"Wait", testWait},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newEnv(t, open(t))) })
 	}
@@ -382,6 +384,11 @@ func testStatusToken(t *testing.T, e *env) {
 		if _, err := e.svc.Complete(ctx, e.tenant, a.ID, ""); err != nil {
 			t.Fatal(err)
 		}
+		// Readable for ClosedStatusTTL after it closed, then no more.
+		if _, err := e.svc.Status(ctx, e.tenant, a.ID, tokenA); err != nil {
+			t.Fatalf("just closed: %v", err)
+		}
+		e.clock.Set(e.clock.Now().Add(dsr.ClosedStatusTTL))
 		_, err := e.svc.Status(ctx, e.tenant, a.ID, tokenA)
 		wantCode(t, err, apperr.CodeUnauthenticated)
 	})

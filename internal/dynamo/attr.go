@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,20 +14,39 @@ import (
 )
 
 // An item is stored as pk and sk (S), v (N), wid (S, the write's random id) and one DynamoDB
-// attribute per top-level member of its JSON data. JSON numbers become N with the digits as written, so integers beyond 2^53 and
-// decimals survive; DynamoDB itself canonicalises numbers (1.50 reads back as 1.5, 1e2 as 100)
-// and refuses more than 38 significant digits, so only canonical numbers round-trip to the byte.
+// attribute per top-level member of its JSON data: strings are S, numbers N with the digits
+// as written (so integers beyond 2^53 and decimals survive), booleans BOOL, null NULL,
+// objects M and arrays L. DynamoDB itself canonicalises numbers (1.50 reads back as 1.5, 1e2
+// as 100) and refuses more than 38 significant digits, so only canonical numbers round-trip
+// to the byte. A stream image shows the item the same way: internal/streamimage converts
+// with ItemAttributes and ItemFromAttributes, so the rules exist once.
 
-// marshalItem is the DynamoDB item of it stored at the given version.
+// marshalItem is the DynamoDB item of it stored at the given version, with a new write id.
 func marshalItem(it table.Item, version int64) (map[string]types.AttributeValue, error) {
+	it.Version = version
+	av, err := ItemAttributes(it)
+	if err != nil {
+		return nil, err
+	}
+	av[table.AttrWrite] = &types.AttributeValueMemberS{Value: secrets.NewID("", 12)}
+	return av, nil
+}
+
+// ItemAttributes is it as DynamoDB attributes: pk, sk, v (it.Version) and its data. Data
+// that is not a JSON object, or uses a reserved name (pk, sk, v, wid), is refused.
+func ItemAttributes(it table.Item) (map[string]types.AttributeValue, error) {
 	dec := json.NewDecoder(bytes.NewReader(it.Data))
 	dec.UseNumber()
 	var data map[string]any
 	if err := dec.Decode(&data); err != nil {
 		return nil, fmt.Errorf("dynamo: item %s: data: %w", it.Key, err)
 	}
-	av := make(map[string]types.AttributeValue, len(data)+3)
+	av := make(map[string]types.AttributeValue, len(data)+4)
 	for name, v := range data {
+		switch name {
+		case table.AttrPK, table.AttrSK, table.AttrVersion, table.AttrWrite:
+			return nil, fmt.Errorf("dynamo: item %s: data uses reserved attribute %q", it.Key, name)
+		}
 		a, err := toAttr(v)
 		if err != nil {
 			return nil, fmt.Errorf("dynamo: item %s: attribute %q: %w", it.Key, name, err)
@@ -38,8 +56,7 @@ func marshalItem(it table.Item, version int64) (map[string]types.AttributeValue,
 	for name, a := range keyAttrs(it.Key) {
 		av[name] = a
 	}
-	av[table.AttrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)}
-	av[table.AttrWrite] = &types.AttributeValueMemberS{Value: base64.RawURLEncoding.EncodeToString(secrets.Random(12))}
+	av[table.AttrVersion] = &types.AttributeValueMemberN{Value: strconv.FormatInt(it.Version, 10)}
 	return av, nil
 }
 
@@ -85,9 +102,10 @@ func toAttr(v any) (types.AttributeValue, error) {
 	return nil, fmt.Errorf("unexpected JSON value %T", v)
 }
 
-// unmarshalItem reads back an item written by marshalItem. An item read from a KEYS_ONLY index
-// has no version attribute; its Version is then 0.
-func unmarshalItem(av map[string]types.AttributeValue) (table.Item, error) {
+// ItemFromAttributes reads back an item stored as ItemAttributes and marshalItem store it (the
+// write id is dropped). An item read from a KEYS_ONLY index, or a record's keys, has no
+// version attribute; its Version is then 0.
+func ItemFromAttributes(av map[string]types.AttributeValue) (table.Item, error) {
 	var it table.Item
 	pk, okPK := av[table.AttrPK].(*types.AttributeValueMemberS)
 	sk, okSK := av[table.AttrSK].(*types.AttributeValueMemberS)

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/example/gdpr/internal/samtemplate"
 	"github.com/example/gdpr/internal/table"
 )
 
@@ -27,9 +26,9 @@ type Admin interface {
 // CreateTable creates the table name as def describes it (keys, indexes, stream, TTL, on-demand
 // billing), unless it exists already, and waits until it is ACTIVE. It is for emulators and
 // tests: in AWS the SAM template creates the table, with its encryption and backups too.
-// def comes from the template (samtemplate.Parse(gdpr.Template).Table("Table")), so the
+// def is the template's table (ports.TableDef, which a test keeps equal to template.yaml), so the
 // emulated table has exactly the deployed shape.
-func CreateTable(ctx context.Context, db Admin, name string, def samtemplate.TableDef) error {
+func CreateTable(ctx context.Context, db Admin, name string, def table.Def) error {
 	if def.HashKey != table.AttrPK || def.RangeKey != table.AttrSK {
 		return fmt.Errorf("dynamo: table keys are %q and %q; the table port stores %q and %q",
 			def.HashKey, def.RangeKey, table.AttrPK, table.AttrSK)

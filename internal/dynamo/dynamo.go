@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/example/gdpr/internal/samtemplate"
 	"github.com/example/gdpr/internal/table"
 )
 
@@ -30,14 +29,14 @@ type Client interface {
 type Table struct {
 	db         Client
 	name       string
-	def        samtemplate.TableDef
+	def        table.Def
 	indexAttrs []string // the attributes that key an index (def.IndexKeyAttrs)
 }
 
 var _ table.Table = (*Table)(nil)
 
 // New returns the table port on the DynamoDB table name, whose indexes def describes.
-func New(db Client, name string, def samtemplate.TableDef) *Table {
+func New(db Client, name string, def table.Def) *Table {
 	return &Table{db: db, name: name, def: def, indexAttrs: def.IndexKeyAttrs()}
 }
 
@@ -57,7 +56,7 @@ func (t *Table) Get(ctx context.Context, k table.Key) (table.Item, error) {
 	if out.Item == nil {
 		return table.Item{}, fmt.Errorf("dynamo: get %s: %w", k, table.ErrNotFound)
 	}
-	return unmarshalItem(out.Item)
+	return ItemFromAttributes(out.Item)
 }
 
 func (t *Table) Put(ctx context.Context, it table.Item, c table.Cond) error {

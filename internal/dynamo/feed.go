@@ -275,7 +275,7 @@ func change(r streamtypes.Record) (table.Change, error) {
 		return table.Change{}, fmt.Errorf("dynamo: feed: keys: %w", err)
 	}
 	// The keys alone read as an item with no data.
-	k, err := unmarshalItem(keys)
+	k, err := ItemFromAttributes(keys)
 	if err != nil {
 		return table.Change{}, err
 	}
@@ -303,5 +303,5 @@ func image(av map[string]streamtypes.AttributeValue) (table.Item, error) {
 	if err != nil {
 		return table.Item{}, fmt.Errorf("dynamo: feed: image: %w", err)
 	}
-	return unmarshalItem(m)
+	return ItemFromAttributes(m)
 }

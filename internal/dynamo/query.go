@@ -104,7 +104,7 @@ func (t *Table) Query(ctx context.Context, q table.Query) (table.Page, error) {
 	}
 	page.Items = make([]table.Item, len(raw))
 	for i, av := range raw {
-		if page.Items[i], err = unmarshalItem(av); err != nil {
+		if page.Items[i], err = ItemFromAttributes(av); err != nil {
 			return table.Page{}, err
 		}
 	}

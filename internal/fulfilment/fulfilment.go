@@ -58,6 +58,15 @@ func (p *permanent) Unwrap() error { return p.err }
 // reason (which names no person) shown to operators.
 func Permanent(reason string, err error) error { return &permanent{reason: reason, err: err} }
 
+// Waiting is a Work error that parks the request instead of failing the attempt: the work
+// waits for something outside it (the marketplace sites' confirmations), which wakes the
+// request with dsr's Resume when it is there.
+type Waiting interface {
+	error
+	// WaitingFor says what is awaited, for the timeline: counts, never names.
+	WaitingFor() string
+}
+
 // Runner runs Work on the requests it is given.
 type Runner struct {
 	Requests *dsr.Service
@@ -69,9 +78,15 @@ type Runner struct {
 // (already completed, say: a record delivered twice) is left alone. When the work fails, Run
 // returns the error so that the record is delivered again, unless the attempts are spent or
 // the failure is permanent: then the request is failed, the subject told, and Run returns nil.
-// A claim past the last attempt (the one before ran out of time) fails the request at once.
+// A claim past the last attempt (the one before ran out of time) fails the request at once; a
+// request that is not stored (a record naming a request since deleted) is skipped.
 func (r Runner) Run(ctx context.Context, tenantID, id string) error {
 	req, ok, err := r.Requests.Claim(ctx, tenantID, id)
+	if errors.Is(err, dsr.ErrNotFound) {
+		// A record of a request no longer stored: nothing to fulfil, and retrying cannot help.
+		r.Log.Warn("fulfilment of a request not stored; skipped", "tenant", tenantID, "request_id", id)
+		return nil
+	}
 	if err != nil || !ok {
 		return err
 	}
@@ -83,6 +98,11 @@ func (r Runner) Run(ctx context.Context, tenantID, id string) error {
 	werr := r.Work(ctx, j)
 	if werr == nil {
 		_, err := r.Requests.Complete(ctx, tenantID, id, "")
+		return err
+	}
+	var w Waiting
+	if errors.As(werr, &w) {
+		_, err := r.Requests.Wait(ctx, tenantID, id, w.WaitingFor())
 		return err
 	}
 	// The reason is for operators: which step failed, never the error's text, which may

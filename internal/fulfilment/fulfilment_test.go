@@ -3,6 +3,7 @@ package fulfilment_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -204,5 +205,54 @@ func TestAttemptsThatNeverFinish(t *testing.T) {
 	}
 	if got := e.get(t); got.Status != dsr.Failed || !strings.Contains(got.Failure, "did not finish") || len(w.runs) != 0 {
 		t.Fatalf("status %s, failure %q, runs %v", got.Status, got.Failure, w.runs)
+	}
+}
+
+type awaiting struct{}
+
+func (awaiting) Error() string      { return "not yet" }
+func (awaiting) WaitingFor() string { return "1 of 1 site deliveries to be confirmed" }
+
+// A work that waits parks the request without spending an attempt; once woken it completes.
+func TestWaitingParks(t *testing.T) {
+	e := newEnv(t)
+	confirmed := false
+	work := func(ctx context.Context, j *fulfilment.Job) error {
+		return j.Step(ctx, "sites", func(context.Context) (string, error) {
+			if !confirmed {
+				return "", fmt.Errorf("deliver: %w", awaiting{})
+			}
+			return "1 site confirmed", nil
+		})
+	}
+	run := fulfilment.Runner{Requests: e.svc, Work: work, Log: quiet}
+	for range dsr.MaxAttempts + 1 {
+		if err := run.Run(ctx, "acme", e.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := e.get(t); got.Status != dsr.Processing || got.Waiting == "" || got.Attempts != 0 {
+		t.Fatalf("waiting request: %s, waiting %q, attempts %d", got.Status, got.Waiting, got.Attempts)
+	}
+	confirmed = true
+	if _, woken, err := e.svc.Resume(ctx, "acme", e.id, "deliveries settled"); err != nil || !woken {
+		t.Fatalf("Resume = %v, %v", woken, err)
+	}
+	if err := run.Run(ctx, "acme", e.id); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(t); got.Status != dsr.Completed || !got.Done("sites") {
+		t.Fatalf("after waking: %s, steps %v", got.Status, got.Steps)
+	}
+}
+
+func TestRequestNotStored(t *testing.T) {
+	e := newEnv(t)
+	w := &work{runs: map[string]int{}}
+	if err := (fulfilment.Runner{Requests: e.svc, Work: w.Work, Log: quiet}).Run(ctx, "acme", "req_gone"); err != nil {
+		t.Fatalf("a record of a request not stored is retried: %v", err)
+	}
+	if len(w.runs) != 0 {
+		t.Fatalf("work ran: %v", w.runs)
 	}
 }

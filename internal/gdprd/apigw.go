@@ -123,26 +123,6 @@ func sourceIP(remoteAddr string) string {
 	return host
 }
 
-// authorizerEvent is what API Gateway sends a REQUEST authorizer with payload format 2.0
-// and no identity source.
-func authorizerEvent(ev events.APIGatewayV2HTTPRequest, region string) events.APIGatewayV2CustomAuthorizerV2Request {
-	return events.APIGatewayV2CustomAuthorizerV2Request{
-		Version: "2.0",
-		Type:    "REQUEST",
-		RouteArn: fmt.Sprintf("arn:aws:execute-api:%s:%s:%s/%s/%s%s",
-			region, accountID, apiID, stage, ev.RequestContext.HTTP.Method, ev.RawPath),
-		IdentitySource:        []string{},
-		RouteKey:              ev.RouteKey,
-		RawPath:               ev.RawPath,
-		RawQueryString:        ev.RawQueryString,
-		Cookies:               ev.Cookies,
-		Headers:               ev.Headers,
-		QueryStringParameters: ev.QueryStringParameters,
-		RequestContext:        ev.RequestContext,
-		PathParameters:        ev.PathParameters,
-	}
-}
-
 // writeResponse writes a function's answer as API Gateway does.
 func writeResponse(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse, reqID string) {
 	h := w.Header()
@@ -181,9 +161,9 @@ func writeResponse(w http.ResponseWriter, resp events.APIGatewayV2HTTPResponse, 
 	w.Write(body)
 }
 
-// gatewayError answers as API Gateway itself does when a function or the authorizer fails
-// (500 Internal Server Error) or the authorizer denies (403 Forbidden): these bodies are
-// API Gateway's, not the service's, in AWS too.
+// gatewayError answers as API Gateway itself does when a function fails (500 Internal Server
+// Error) or the request cannot be read (400): these bodies are API Gateway's, not the
+// service's, in AWS too.
 func gatewayError(w http.ResponseWriter, status int, reqID string) {
 	body := fmt.Sprintf(`{"message":%q}`, http.StatusText(status))
 	h := w.Header()

@@ -38,7 +38,7 @@ func TestAWS(t *testing.T) {
 	vars := motoEnv(t, "gdpr-test")
 	dir := t.TempDir()
 	var banner bytes.Buffer
-	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars), Build: withStandIns, Out: &banner})
+	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars), Out: &banner})
 	keys := credentials(t, dir)
 
 	t.Run("Banner", func(t *testing.T) {
@@ -91,7 +91,7 @@ func TestAWSFeed(t *testing.T) {
 	vars := motoEnv(t, "gdpr-feed")
 	spy := newSpy()
 	dir := t.TempDir()
-	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars), Template: []byte(testTemplate), Build: testBuild(spy)})
+	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars), Template: []byte(testTemplate), Functions: testFunctions(spy)})
 	key := credentials(t, dir).SiteKey
 	for id, status := range map[string]string{"a": "verified", "b": "pending"} {
 		if r := call(t, "POST", s.URL()+"/test/items/"+id, key, []byte(`{"status":"`+status+`"}`)); r.status != http.StatusCreated {

@@ -14,7 +14,14 @@ import (
 // trimmed of what no stream function still needs.
 func TestSweep(t *testing.T) {
 	ctx := context.Background()
-	s, err := New(ctx, Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Env: func(string) string { return "" }})
+	// Without its stream functions, nothing reads the feed and the sweep may trim it all.
+	var noStreams []Function
+	for _, f := range Functions {
+		if f.Stream == nil {
+			noStreams = append(noStreams, f)
+		}
+	}
+	s, err := New(ctx, Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Env: func(string) string { return "" }, Functions: noStreams})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,13 +57,7 @@ func TestSweep(t *testing.T) {
 	if _, err := p.Table.Get(ctx, later); err != nil {
 		t.Fatalf("unexpired item: %v", err)
 	}
-	// Once every stream function has read the feed (their filters drop these changes), the
-	// sweep trims it all.
-	for _, c := range s.feed {
-		for c.step(ctx) != caughtUp {
-		}
-	}
-	s.sweep(ctx)
+	// No stream function reads the feed: the sweep trimmed it all.
 	changes, _, err := p.Feed.Read(ctx, "", 10)
 	if err != nil {
 		t.Fatal(err)

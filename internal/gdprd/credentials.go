@@ -1,6 +1,7 @@
 package gdprd
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,24 @@ const DemoTenant = "demo"
 
 // CredentialsFile, in the data folder, holds the keys of the demo tenant.
 const CredentialsFile = "credentials.json"
+
+// Placeholders of the demo tenant's keys in the sample events (events/): keys are made per
+// data folder, so the samples cannot hold real ones. WithDemoKeys puts the real ones in.
+const (
+	SampleSiteKey  = "demo-site-key-not-a-real-secret"
+	SampleAdminKey = "demo-admin-key-not-a-real-secret"
+)
+
+// WithDemoKeys is event with the sample keys replaced by the demo tenant's keys of the data
+// folder dir, so that a sample event runs as a call with that key would.
+func WithDemoKeys(event []byte, dir string) ([]byte, error) {
+	k, err := ReadCredentials(dir)
+	if err != nil {
+		return nil, err
+	}
+	event = bytes.ReplaceAll(event, []byte(SampleSiteKey), []byte(k.SiteKey))
+	return bytes.ReplaceAll(event, []byte(SampleAdminKey), []byte(k.AdminKey)), nil
+}
 
 // EnsureDemo creates the demo tenant when it does not exist and writes its keys to the
 // credentials file, so that the sample events (tenant demo) work on a fresh data folder. It

@@ -13,7 +13,6 @@ import (
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/gdprd"
 	"github.com/example/gdpr/internal/samtemplate"
-	"github.com/example/gdpr/internal/tenant"
 )
 
 // TestEvents invokes every sample event in events/ (named <function folder>-<what>.json)
@@ -34,13 +33,14 @@ func TestEvents(t *testing.T) {
 	for _, f := range tmpl.Functions() {
 		byFolder[path.Base(f.Folder)] = f.LogicalID
 	}
-	r, err := gdprd.NewRunner(context.Background(), gdprd.Config{DataDir: t.TempDir(), Env: env(nil), Addr: "127.0.0.1:3000"}, clock.System{})
+	dir := t.TempDir()
+	r, err := gdprd.NewRunner(context.Background(), gdprd.Config{DataDir: dir, Env: env(nil), Addr: "127.0.0.1:3000"}, clock.System{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	// The events name tenant demo, as `make run` creates it.
-	if _, _, err := (tenant.Store{Table: r.Ports.Table, Clock: clock.System{}}).Create(context.Background(), gdprd.DemoTenant); err != nil {
+	// The events name tenant demo and its keys, as `make run` creates them.
+	if _, err := gdprd.EnsureDemo(context.Background(), r.Ports, dir); err != nil {
 		t.Fatal(err)
 	}
 
@@ -54,9 +54,13 @@ func TestEvents(t *testing.T) {
 			}
 			kind, built := r.Kind(fn)
 			if !built {
-				t.Fatalf("%s has sample events but handlers.All does not build it", fn)
+				t.Fatalf("%s has sample events but gdprd.Functions does not list it", fn)
 			}
-			payload, err := os.ReadFile(file)
+			sample, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload, err := gdprd.WithDemoKeys(sample, dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,6 +81,12 @@ func TestEvents(t *testing.T) {
 				}
 				if resp.StatusCode == 0 || resp.StatusCode >= 500 {
 					t.Fatalf("%s answered %d: %s", fn, resp.StatusCode, resp.Body)
+				}
+				// A sample with a demo key gets past the key check: the key resolves, and its
+				// role may call the route.
+				keyed := strings.Contains(string(sample), gdprd.SampleSiteKey) || strings.Contains(string(sample), gdprd.SampleAdminKey)
+				if keyed && (resp.StatusCode == 401 || resp.StatusCode == 403) {
+					t.Fatalf("%s answered %d with the demo key: %s", fn, resp.StatusCode, resp.Body)
 				}
 				if resp.Body != "" && !json.Valid([]byte(resp.Body)) {
 					t.Fatalf("%s answered a body that is not JSON: %s", fn, resp.Body)

@@ -13,11 +13,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/example/gdpr/internal/authorizer"
 	"github.com/example/gdpr/internal/gdprd"
-	"github.com/example/gdpr/internal/handlers"
 	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/lambdamain"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/streamimage"
@@ -43,15 +42,6 @@ Resources:
       TimeToLiveSpecification: {AttributeName: ttl, Enabled: true}
   Api:
     Type: AWS::Serverless::HttpApi
-    Properties:
-      Auth:
-        DefaultAuthorizer: KeyAuthorizer
-        Authorizers:
-          KeyAuthorizer:
-            FunctionArn: !GetAtt AuthorizerFunction.Arn
-  AuthorizerFunction:
-    Type: AWS::Serverless::Function
-    Properties: {Timeout: 5}
   WriteFunction:
     Type: AWS::Serverless::Function
     Properties:
@@ -119,39 +109,44 @@ func (s *streamSpy) count(id string) int {
 	return s.seen[id]
 }
 
-func testBuild(spy *streamSpy) func(p *ports.Ports) (*handlers.Set, error) {
-	return func(p *ports.Ports) (*handlers.Set, error) {
-		write := httpapi.New(httpapi.Config{
-			Table:   p.Table,
-			Tenants: tenant.Store{Table: p.Table, Clock: p.Clock},
-			Secrets: p.Secrets,
-			Clock:   p.Clock,
-			Log:     p.Log,
-		}, httpapi.Route{Key: "POST /test/items/{id}", Access: httpapi.Site, Handle: func(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
-			var in struct {
-				Status string `json:"status"`
-			}
-			if err := r.Decode(&in); err != nil {
-				return httpapi.Response{}, err
-			}
-			it, err := table.NewItem(table.Key{PK: "TEST#" + r.Path("id"), SK: "ITEM"}, 0, in)
-			if err != nil {
-				return httpapi.Response{}, err
-			}
-			if err := p.Table.Put(ctx, it, table.Cond{}); err != nil {
-				return httpapi.Response{}, err
-			}
-			return httpapi.JSON(http.StatusCreated, in)
-		}})
-		return &handlers.Set{
-			Authorizer: authorizer.New(p).Handle,
-			HTTP:       map[string]handlers.HTTPHandler{"WriteFunction": write.Handle},
-			Stream:     map[string]handlers.StreamHandler{"StreamFunction": spy.handle},
-			Schedule: map[string]handlers.ScheduleHandler{"JobFunction": func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
+// testFunctions are the functions of testTemplate; StreamFunction is spy.
+func testFunctions(spy *streamSpy) []gdprd.Function {
+	return []gdprd.Function{
+		gdprd.HTTP("WriteFunction", writeFunction),
+		gdprd.Stream("StreamFunction", func(*ports.Ports) (lambdamain.StreamHandler, error) { return spy.handle, nil }),
+		gdprd.Schedule("JobFunction", func(p *ports.Ports) (lambdamain.ScheduleHandler, error) {
+			return func(_ context.Context, in json.RawMessage) (json.RawMessage, error) {
 				return json.Marshal(map[string]any{"input": in, "now": p.Clock.Now()})
-			}},
-		}, nil
+			}, nil
+		}),
 	}
+}
+
+// writeFunction is WriteFunction: it stores {"status"} under TEST#{id}.
+func writeFunction(p *ports.Ports) (*httpapi.API, error) {
+	return httpapi.New(httpapi.Config{
+		Table:   p.Table,
+		Keys:    tenant.Store{Table: p.Table, Clock: p.Clock},
+		Tenants: tenant.Store{Table: p.Table, Clock: p.Clock},
+		Secrets: p.Secrets,
+		Clock:   p.Clock,
+		Log:     p.Log,
+	}, httpapi.Route{Key: "POST /test/items/{id}", Access: httpapi.Site, Handle: func(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+		var in struct {
+			Status string `json:"status"`
+		}
+		if err := r.Decode(&in); err != nil {
+			return httpapi.Response{}, err
+		}
+		it, err := table.NewItem(table.Key{PK: "TEST#" + r.Path("id"), SK: "ITEM"}, 0, in)
+		if err != nil {
+			return httpapi.Response{}, err
+		}
+		if err := p.Table.Put(ctx, it, table.Cond{}); err != nil {
+			return httpapi.Response{}, err
+		}
+		return httpapi.JSON(http.StatusCreated, in)
+	}}), nil
 }
 
 func newSpy() *streamSpy {
@@ -172,7 +167,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestTriggers(t *testing.T) {
 	spy := newSpy()
 	dir := t.TempDir()
-	s := start(t, gdprd.Config{DataDir: dir, Template: []byte(testTemplate), Build: testBuild(spy)})
+	s := start(t, gdprd.Config{DataDir: dir, Template: []byte(testTemplate), Functions: testFunctions(spy)})
 	key := credentials(t, dir).SiteKey
 
 	t.Run("WriteNeedsKey", func(t *testing.T) {
@@ -244,7 +239,7 @@ func TestTriggers(t *testing.T) {
 
 	t.Run("RestartDoesNotRedeliver", func(t *testing.T) {
 		before := spy.count("TEST#a")
-		s2 := start(t, gdprd.Config{DataDir: dir, Template: []byte(testTemplate), Build: testBuild(spy)})
+		s2 := start(t, gdprd.Config{DataDir: dir, Template: []byte(testTemplate), Functions: testFunctions(spy)})
 		if r := call(t, "POST", s2.URL()+"/test/items/d", key, []byte(`{"status":"verified"}`)); r.status != http.StatusCreated {
 			t.Fatalf("write: %d %s", r.status, r.body)
 		}
@@ -256,34 +251,21 @@ func TestTriggers(t *testing.T) {
 }
 
 func TestFunctionFailure(t *testing.T) {
-	build := func(p *ports.Ports) (*handlers.Set, error) {
-		return &handlers.Set{
-			Authorizer: func(_ context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
-				switch ev.Headers["authorization"] {
-				case "Bearer allow":
-					return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true}, nil
-				case "Bearer fail":
-					return events.APIGatewayV2CustomAuthorizerSimpleResponse{}, fmt.Errorf("authorizer down")
-				}
-				return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
-			},
-			HTTP: map[string]handlers.HTTPHandler{"WriteFunction": func(_ context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-				if ev.PathParameters["id"] == "panic" {
-					panic("a bug in the handler")
-				}
-				return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("boom")
-			}},
+	failing := gdprd.Function{ID: "WriteFunction", HTTP: func(*ports.Ports) (lambdamain.HTTPHandler, error) {
+		return func(_ context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+			if ev.PathParameters["id"] == "panic" {
+				panic("a bug in the handler")
+			}
+			return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("boom")
 		}, nil
-	}
-	s := start(t, gdprd.Config{Template: []byte(testTemplate), Build: build})
+	}}
+	s := start(t, gdprd.Config{Template: []byte(testTemplate), Functions: []gdprd.Function{failing}})
 	// API Gateway answers these itself, with its own bodies.
 	for _, tc := range []struct {
 		name, key, id string
 		status        int
 		body          string
 	}{
-		{"AuthorizerDenies", "", "x", http.StatusForbidden, `{"message":"Forbidden"}`},
-		{"AuthorizerFails", "fail", "x", http.StatusInternalServerError, `{"message":"Internal Server Error"}`},
 		{"FunctionFails", "allow", "x", http.StatusInternalServerError, `{"message":"Internal Server Error"}`},
 		{"FunctionPanics", "allow", "panic", http.StatusInternalServerError, `{"message":"Internal Server Error"}`},
 	} {
@@ -300,5 +282,112 @@ func TestFunctionFailure(t *testing.T) {
 	// The server survives a panicking function.
 	if r := call(t, "GET", s.URL()+"/_local/outbox", "", nil); r.status != http.StatusOK {
 		t.Fatalf("after a panic, status = %d", r.status)
+	}
+}
+
+// markTemplate is testTemplate's route with a stream function shaped as the service's are:
+// filtered, batch size, bounded retries, partial batch failures, an on-failure queue.
+const markTemplate = `
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions:
+        - {AttributeName: pk, AttributeType: S}
+        - {AttributeName: sk, AttributeType: S}
+      KeySchema:
+        - {AttributeName: pk, KeyType: HASH}
+        - {AttributeName: sk, KeyType: RANGE}
+      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
+  Api:
+    Type: AWS::Serverless::HttpApi
+  Failures:
+    Type: AWS::SQS::Queue
+  WriteFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Write:
+          Type: HttpApi
+          Properties: {ApiId: !Ref Api, Method: POST, Path: "/test/items/{id}"}
+  MarkFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Verified:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt Table.StreamArn
+            StartingPosition: TRIM_HORIZON
+            BatchSize: 5
+            MaximumRetryAttempts: 2
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            FilterCriteria:
+              Filters:
+                - Pattern: '{"eventName":["INSERT","MODIFY"],"dynamodb":{"NewImage":{"status":{"S":["verified"]}}}}'
+            DestinationConfig:
+              OnFailure:
+                Type: SQS
+                Destination: !GetAtt Failures.Arn
+`
+
+// markFunction is MarkFunction: for each item that became verified it stores a MARK item
+// beside it, once however often the record comes (a put that replaces).
+func markFunction(p *ports.Ports) (lambdamain.StreamHandler, error) {
+	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		var resp events.DynamoDBEventResponse
+		for _, rec := range ev.Records {
+			c, err := streamimage.Change(rec)
+			if err == nil {
+				var it table.Item
+				if it, err = table.NewItem(table.Key{PK: c.Key.PK, SK: "MARK"}, 0, map[string]string{"from": rec.EventName}); err == nil {
+					err = p.Table.Put(ctx, it, table.Cond{})
+				}
+			}
+			if err != nil {
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.DynamoDBBatchItemFailure{ItemIdentifier: rec.Change.SequenceNumber})
+			}
+		}
+		return resp, nil
+	}, nil
+}
+
+// TestStreamFunction: a stream function registered as the service's are (one gdprd.Stream
+// line) gets, on SQLite, the records its filter lets through, written by an HTTP function,
+// and acts on them; the others never reach it.
+func TestStreamFunction(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, gdprd.Config{DataDir: dir, Template: []byte(markTemplate), Functions: []gdprd.Function{
+		gdprd.HTTP("WriteFunction", writeFunction),
+		gdprd.Stream("MarkFunction", markFunction),
+	}})
+	key := credentials(t, dir).SiteKey
+	// b first: the feed is delivered in order, so once a is marked, b's record has been
+	// filtered already.
+	for _, w := range [][2]string{{"b", "pending"}, {"a", "verified"}} {
+		if r := call(t, "POST", s.URL()+"/test/items/"+w[0], key, []byte(`{"status":"`+w[1]+`"}`)); r.status != http.StatusCreated {
+			t.Fatalf("write %s: %d %s", w[0], r.status, r.body)
+		}
+	}
+	marked := func(id string) bool {
+		_, err := s.Ports().Table.Get(context.Background(), table.Key{PK: "TEST#" + id, SK: "MARK"})
+		return err == nil
+	}
+	waitFor(t, "item a marked", func() bool { return marked("a") })
+	if marked("b") {
+		t.Fatal("item b, pending, was delivered")
+	}
+	// b becomes verified: a MODIFY that now matches.
+	if r := call(t, "POST", s.URL()+"/test/items/b", key, []byte(`{"status":"verified"}`)); r.status != http.StatusCreated {
+		t.Fatalf("write b: %d %s", r.status, r.body)
+	}
+	waitFor(t, "item b marked once verified", func() bool { return marked("b") })
+	it, err := s.Ports().Table.Get(context.Background(), table.Key{PK: "TEST#b", SK: "MARK"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(it.Data), `{"from":"MODIFY"}`; got != want {
+		t.Fatalf("mark of b = %s, want %s", got, want)
 	}
 }

@@ -89,12 +89,8 @@ const rawPragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma
 
 func openRawConsent(b *testing.B, state, entry []byte) *rawConsent {
 	b.Helper()
-	def, err := ports.TableDef()
-	if err != nil {
-		b.Fatal(err)
-	}
 	path := filepath.Join(b.TempDir(), "raw.db")
-	shaped, err := sqlite.Open(path, def)
+	shaped, err := sqlite.Open(path, ports.TableDef())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,22 +11,15 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/example/gdpr/internal/handlers"
+	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/samtemplate"
 )
 
-// AuthorizerFunction is the logical id of the HTTP API's Lambda authorizer in template.yaml.
-const AuthorizerFunction = "AuthorizerFunction"
-
 // Kinds of function, by the trigger that invokes them.
 const (
-	KindAuthorizer = "authorizer"
-	KindHTTP       = "http"
-	KindStream     = "stream"
-	KindSchedule   = "schedule"
-	// KindMixed is a function with triggers of several kinds (routes, a stream, a schedule),
-	// whose one handler tells its events apart.
-	KindMixed = "mixed"
+	KindHTTP     = "http"
+	KindStream   = "stream"
+	KindSchedule = "schedule"
 )
 
 // defaultTimeout is Lambda's, for a function template.yaml does not declare.
@@ -36,77 +29,63 @@ const defaultTimeout = 3 * time.Second
 // out, through aws-lambda-go's own reflection adapter, so events and answers make exactly the
 // round trip through JSON that they make in AWS.
 type function struct {
-	id   string
-	kind string
-	// triggers are the kinds of trigger it serves: its kind, or for KindMixed those the
-	// template gives it.
-	triggers map[string]bool
-	timeout  time.Duration
-	arn      string
-	h        lambda.Handler
+	id      string
+	kind    string
+	timeout time.Duration
+	arn     string
+	h       lambda.Handler
 }
 
 func newFunction(id, kind string, timeout time.Duration, handler any, region string) *function {
 	return &function{
-		id:       id,
-		kind:     kind,
-		triggers: map[string]bool{kind: true},
-		timeout:  timeout,
-		arn:      fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, accountID, id),
-		h:        lambda.NewHandler(handler),
+		id:      id,
+		kind:    kind,
+		timeout: timeout,
+		arn:     fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", region, accountID, id),
+		h:       lambda.NewHandler(handler),
 	}
 }
 
-// functions lists every function of set, with the timeouts template.yaml gives them.
-func functions(set *handlers.Set, tmpl *samtemplate.Template, region string) map[string]*function {
+// build builds every function of fns on p, with the timeouts template.yaml gives them.
+func build(fns []Function, p *ports.Ports, tmpl *samtemplate.Template, region string) (map[string]*function, error) {
 	timeouts := map[string]time.Duration{}
 	for _, f := range tmpl.Functions() {
 		timeouts[f.LogicalID] = f.Timeout
 	}
-	fns := map[string]*function{}
-	add := func(id, kind string, h any) {
-		t, ok := timeouts[id]
+	built := map[string]*function{}
+	for _, f := range fns {
+		t, ok := timeouts[f.ID]
 		if !ok {
 			t = defaultTimeout
 		}
-		fns[id] = newFunction(id, kind, t, h, region)
+		if _, dup := built[f.ID]; dup {
+			return nil, fmt.Errorf("gdprd: function %s listed twice", f.ID)
+		}
+		var (
+			kind string
+			h    any // what lambda.NewHandler takes: the typed handler
+			err  error
+		)
+		switch {
+		case f.HTTP != nil:
+			kind = KindHTTP
+			h, err = f.HTTP(p)
+		case f.Stream != nil:
+			kind = KindStream
+			h, err = f.Stream(p)
+		case f.Schedule != nil:
+			kind = KindSchedule
+			h, err = f.Schedule(p)
+		default:
+			err = errors.New("no builder")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("gdprd: build %s: %w", f.ID, err)
+		}
+		built[f.ID] = newFunction(f.ID, kind, t, h, region)
 	}
-	if set.Authorizer != nil {
-		add(AuthorizerFunction, KindAuthorizer, set.Authorizer)
-	}
-	for id, h := range set.HTTP {
-		add(id, KindHTTP, h)
-	}
-	for id, h := range set.Stream {
-		add(id, KindStream, h)
-	}
-	for id, h := range set.Schedule {
-		add(id, KindSchedule, h)
-	}
-	for id, h := range set.Mixed {
-		add(id, KindMixed, h)
-		fns[id].triggers = templateTriggers(tmpl, id)
-	}
-	return fns
+	return built, nil
 }
-
-// templateTriggers are the kinds of trigger template.yaml gives the function id.
-func templateTriggers(tmpl *samtemplate.Template, id string) map[string]bool {
-	kinds := map[string]bool{}
-	for _, r := range tmpl.Routes() {
-		kinds[KindHTTP] = kinds[KindHTTP] || r.Function == id
-	}
-	for _, s := range tmpl.StreamTriggers() {
-		kinds[KindStream] = kinds[KindStream] || s.Function == id
-	}
-	for _, s := range tmpl.Schedules() {
-		kinds[KindSchedule] = kinds[KindSchedule] || s.Function == id
-	}
-	return kinds
-}
-
-// serves tells whether the function takes the events of triggers of kind.
-func (f *function) serves(kind string) bool { return f.triggers[kind] }
 
 // errPanic reports a function that panicked; Lambda reports it as a function error.
 var errPanic = errors.New("function panicked")

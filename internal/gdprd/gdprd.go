@@ -20,9 +20,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/example/gdpr/internal/awsports"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/files"
-	"github.com/example/gdpr/internal/handlers"
 	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
@@ -54,8 +54,8 @@ type Config struct {
 	Out io.Writer
 	// Template is the SAM template; gdpr.Template when nil.
 	Template []byte
-	// Build builds the functions; handlers.All when nil.
-	Build func(*ports.Ports) (*handlers.Set, error)
+	// Functions are the functions to run; Functions (the service's) when nil.
+	Functions []Function
 	// Poll is how often the change feed is read when nothing nudges it; 100 ms when zero.
 	Poll time.Duration
 }
@@ -142,7 +142,7 @@ func (s *Server) routes() error {
 	unbuilt := map[string]int{}
 	for _, r := range s.run.tmpl.Routes() {
 		fn, ok := s.run.fns[r.Function]
-		if !ok || !fn.serves(KindHTTP) {
+		if !ok || fn.kind != KindHTTP {
 			unbuilt[r.Function]++
 			continue
 		}
@@ -150,23 +150,20 @@ func (s *Server) routes() error {
 		if err != nil {
 			return fmt.Errorf("gdprd: %w", err)
 		}
-		rt.auth, rt.function = r.Auth, r.Function
+		rt.function = r.Function
 		if err := s.router.add(rt); err != nil {
 			return fmt.Errorf("gdprd: %w", err)
 		}
 	}
 	if r, ok := s.run.tmpl.DefaultRoute(); ok {
-		if fn, built := s.run.fns[r.Function]; built && fn.serves(KindHTTP) {
-			s.fallback = &route{key: r.Key(), method: r.Method, auth: r.Auth, function: r.Function}
+		if fn, built := s.run.fns[r.Function]; built && fn.kind == KindHTTP {
+			s.fallback = &route{key: r.Key(), method: r.Method, function: r.Function}
 		} else {
 			unbuilt[r.Function]++
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(unbuilt)) {
 		s.log.Warn("function not built; its routes answer 404", "function", id, "routes", unbuilt[id])
-	}
-	if _, ok := s.run.fns[AuthorizerFunction]; !ok {
-		return errors.New("gdprd: the authorizer is not built")
 	}
 	local := httpapi.New(httpapi.Config{
 		Table:   s.run.Ports.Table,
@@ -192,13 +189,13 @@ func (s *Server) routes() error {
 
 func (s *Server) consumers(ctx context.Context) error {
 	engine := "sqlite"
-	if name := s.cfg.Env(ports.EnvTable); name != "" {
+	if name := s.cfg.Env(awsports.EnvTable); name != "" {
 		engine = name
 	}
 	posDir := filepath.Join(s.cfg.DataDir, "feed", engine)
 	for _, t := range s.run.tmpl.StreamTriggers() {
 		fn, ok := s.run.fns[t.Function]
-		if !ok || !fn.serves(KindStream) {
+		if !ok || fn.kind != KindStream {
 			s.log.Warn("stream trigger of a function not built; not fed", "function", t.Function, "trigger", t.Name)
 			continue
 		}
@@ -225,10 +222,10 @@ func (s *Server) banner(created bool) {
 	w := s.cfg.Out
 	fmt.Fprintf(w, "gdprd listening on %s\n", s.url)
 	fmt.Fprintf(w, "  data folder:  %s\n", dir)
-	if table := s.cfg.Env(ports.EnvTable); table != "" {
+	if table := s.cfg.Env(awsports.EnvTable); table != "" {
 		fmt.Fprintf(w, "  table:        DynamoDB %s\n", table)
-		fmt.Fprintf(w, "  exports:      S3 bucket %s\n", s.cfg.Env(ports.EnvBucket))
-		fmt.Fprintf(w, "  mail:         SES, from %s\n", s.cfg.Env(ports.EnvSender))
+		fmt.Fprintf(w, "  exports:      S3 bucket %s\n", s.cfg.Env(awsports.EnvBucket))
+		fmt.Fprintf(w, "  mail:         SES, from %s\n", s.cfg.Env(awsports.EnvSender))
 	} else {
 		fmt.Fprintf(w, "  database:     %s\n", filepath.Join(dir, home.DatabaseFile))
 		fmt.Fprintf(w, "  exports:      %s\n", filepath.Join(dir, home.ExportsDir))
@@ -303,15 +300,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// function not built): the local routes' API answers its not_found problem.
 		rt = &route{key: samtemplate.DefaultRouteKey}
 	}
+	// No authorizer runs first, in AWS as here: the function checks the caller's key itself,
+	// so a call is one invocation.
 	ev := httpEvent(r, rt, params, body, reqID, s.clock.Now())
-	if rt.auth {
-		au, status := s.authorize(r.Context(), ev)
-		if status != 0 {
-			gatewayError(w, status, reqID)
-			return
-		}
-		ev.RequestContext.Authorizer = au
-	}
 	var resp events.APIGatewayV2HTTPResponse
 	if err := fn.call(r.Context(), ev, &resp); err != nil {
 		s.log.Error("function failed", "function", fn.id, "request_id", reqID, "route", rt.key, "error", err.Error())
@@ -319,20 +310,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeResponse(w, resp, reqID)
-}
-
-// authorize calls the Lambda authorizer; a status other than 0 is API Gateway's answer
-// when it fails (500) or denies (403).
-func (s *Server) authorize(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*events.APIGatewayV2HTTPRequestContextAuthorizerDescription, int) {
-	var resp events.APIGatewayV2CustomAuthorizerSimpleResponse
-	if err := s.run.fns[AuthorizerFunction].call(ctx, authorizerEvent(ev, s.run.region), &resp); err != nil {
-		s.log.Error("authorizer failed", "request_id", ev.RequestContext.RequestID, "error", err.Error())
-		return nil, http.StatusInternalServerError
-	}
-	if !resp.IsAuthorized {
-		return nil, http.StatusForbidden
-	}
-	return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: resp.Context}, 0
 }
 
 // nudge wakes the feed consumers: a request may have written something they wait for.

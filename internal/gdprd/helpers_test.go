@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"github.com/example/gdpr/internal/gdprd"
-	"github.com/example/gdpr/internal/handlers"
-	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/lambdamain"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -152,34 +151,34 @@ func credentials(t testing.TB, dir string) tenant.Keys {
 	return k
 }
 
-// withStandIns builds every function handlers.All builds, plus small stand-ins behind
-// template routes of functions it does not build yet, so that key checks can be tested on
-// routes of the real template.
-func withStandIns(p *ports.Ports) (*handlers.Set, error) {
-	set, err := handlers.All(p)
-	if err != nil {
-		return nil, err
+// withoutStreams is every function but the stream-triggered ones: nothing acts on the change
+// feed, so tests of the states before fulfilment see them stay.
+func withoutStreams() []gdprd.Function {
+	var fns []gdprd.Function
+	for _, f := range gdprd.Functions {
+		if f.Stream == nil {
+			fns = append(fns, f)
+		}
 	}
-	cfg := httpapi.Config{
-		Table:   p.Table,
-		Tenants: tenant.Store{Table: p.Table, Clock: p.Clock},
-		Secrets: p.Secrets,
-		Clock:   p.Clock,
-		Log:     p.Log,
+	return fns
+}
+
+// onPorts is every function, each built on the ports change makes of the server's.
+func onPorts(change func(p ports.Ports) ports.Ports) []gdprd.Function {
+	fns := make([]gdprd.Function, len(gdprd.Functions))
+	for i, f := range gdprd.Functions {
+		switch {
+		case f.HTTP != nil:
+			build := f.HTTP
+			f.HTTP = func(p *ports.Ports) (lambdamain.HTTPHandler, error) { q := change(*p); return build(&q) }
+		case f.Stream != nil:
+			build := f.Stream
+			f.Stream = func(p *ports.Ports) (lambdamain.StreamHandler, error) { q := change(*p); return build(&q) }
+		case f.Schedule != nil:
+			build := f.Schedule
+			f.Schedule = func(p *ports.Ports) (lambdamain.ScheduleHandler, error) { q := change(*p); return build(&q) }
+		}
+		fns[i] = f
 	}
-	whoami := func(_ context.Context, r *httpapi.Request) (httpapi.Response, error) {
-		return httpapi.JSON(http.StatusOK, map[string]string{"tenant": r.Tenant, "role": string(r.Role)})
-	}
-	if _, ok := set.HTTP["ConsentFunction"]; !ok {
-		set.HTTP["ConsentFunction"] = httpapi.New(cfg,
-			httpapi.Route{Key: "GET /v1/consents/{subject_id}", Access: httpapi.Site, Handle: whoami},
-			httpapi.Route{Key: "POST /v1/consents", Access: httpapi.Site, Handle: whoami},
-		).Handle
-	}
-	if _, ok := set.HTTP["RequestsFunction"]; !ok {
-		set.HTTP["RequestsFunction"] = httpapi.New(cfg,
-			httpapi.Route{Key: "GET /v1/requests", Access: httpapi.Admin, Handle: whoami},
-		).Handle
-	}
-	return set, nil
+	return fns
 }

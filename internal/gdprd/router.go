@@ -12,7 +12,6 @@ type route struct {
 	key      string // the route key, e.g. "GET /v1/consents/{subject_id}"
 	method   string // upper case, or ANY
 	segments []segment
-	auth     bool   // the Lambda authorizer runs first
 	function string // logical id of the function it invokes
 }
 

@@ -155,19 +155,6 @@ func TestHTTPEvent(t *testing.T) {
 			t.Fatalf("body = %q, want %q", got, want)
 		}
 	})
-
-	t.Run("Authorizer", func(t *testing.T) {
-		au := authorizerEvent(ev, "eu-west-1")
-		if got, want := au.Type, "REQUEST"; got != want {
-			t.Fatalf("type = %q, want %q", got, want)
-		}
-		if got, want := au.RouteArn, "arn:aws:execute-api:eu-west-1:000000000000:gdprd/$default/POST/v1/consents/u%2042"; got != want {
-			t.Fatalf("routeArn = %q, want %q", got, want)
-		}
-		if got, want := au.Headers["authorization"], "Bearer k"; got != want {
-			t.Fatalf("authorization = %q, want %q", got, want)
-		}
-	})
 }
 
 func TestReadBody(t *testing.T) {

@@ -11,7 +11,6 @@ import (
 
 	gdpr "github.com/example/gdpr"
 	"github.com/example/gdpr/internal/clock"
-	"github.com/example/gdpr/internal/handlers"
 	"github.com/example/gdpr/internal/home"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/samtemplate"
@@ -42,15 +41,15 @@ func NewRunner(ctx context.Context, cfg Config, clk clock.Clock) (*Runner, error
 	if err != nil {
 		return nil, err
 	}
-	set, err := cfg.Build(p)
+	region := region(cfg.Env)
+	fns, err := build(cfg.Functions, p, tmpl, region)
 	if err != nil {
 		if p.Close != nil {
 			p.Close()
 		}
-		return nil, fmt.Errorf("gdprd: build functions: %w", err)
+		return nil, err
 	}
-	region := region(cfg.Env)
-	r := &Runner{Ports: p, tmpl: tmpl, fns: functions(set, tmpl, region), clock: clk, region: region}
+	r := &Runner{Ports: p, tmpl: tmpl, fns: fns, clock: clk, region: region}
 	r.jobs, r.unbound = bindJobs(tmpl, r.fns)
 	return r, nil
 }
@@ -68,8 +67,8 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Template == nil {
 		cfg.Template = gdpr.Template
 	}
-	if cfg.Build == nil {
-		cfg.Build = handlers.All
+	if cfg.Functions == nil {
+		cfg.Functions = Functions
 	}
 	if cfg.Poll == 0 {
 		cfg.Poll = defaultPoll

@@ -30,7 +30,7 @@ func bindJobs(tmpl *samtemplate.Template, fns map[string]*function) (jobs []*job
 	locks := map[string]*sync.Mutex{}
 	for _, s := range tmpl.Schedules() {
 		fn, ok := fns[s.Function]
-		if !ok || !fn.serves(KindSchedule) {
+		if !ok || fn.kind != KindSchedule {
 			missing = append(missing, s.Function+"."+s.Name)
 			continue
 		}

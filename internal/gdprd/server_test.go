@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,15 +17,15 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/example/gdpr/internal/gdprd"
-	"github.com/example/gdpr/internal/handlers"
 	"github.com/example/gdpr/internal/home"
+	"github.com/example/gdpr/internal/lambdamain"
 	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/ports"
 )
 
 func TestServer(t *testing.T) {
 	var banner bytes.Buffer
-	s := start(t, gdprd.Config{Build: withStandIns, Out: &banner})
+	s := start(t, gdprd.Config{Out: &banner})
 	keys := credentials(t, s.dir)
 
 	t.Run("Banner", func(t *testing.T) {
@@ -218,13 +219,6 @@ func TestServer(t *testing.T) {
 
 	t.Run("Jobs", func(t *testing.T) {
 		call(t, "POST", s.URL()+"/_local/jobs/nothing", "", nil).problem(t, http.StatusNotFound)
-		set, err := handlers.All(s.Ports())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := set.Schedule["RetentionFunction"]; !ok {
-			t.Fatal("handlers.All does not build RetentionFunction")
-		}
 		r := call(t, "POST", s.URL()+"/_local/jobs/retention", "", nil)
 		if r.status != http.StatusOK {
 			t.Fatalf("status = %d: %s", r.status, r.body)
@@ -250,7 +244,7 @@ func TestRestartKeepsCredentials(t *testing.T) {
 	first.stop(t)
 
 	var banner bytes.Buffer
-	second := start(t, gdprd.Config{DataDir: dir, Out: &banner, Build: withStandIns})
+	second := start(t, gdprd.Config{DataDir: dir, Out: &banner})
 	after, err := os.ReadFile(filepath.Join(dir, gdprd.CredentialsFile))
 	if err != nil {
 		t.Fatal(err)
@@ -275,35 +269,30 @@ func TestRestartKeepsCredentials(t *testing.T) {
 }
 
 // TestDefaultRoute: as in API Gateway, a request no route matches goes to the function of
-// template.yaml's $default route (MetaFunction), with route key $default and no authorizer,
-// and gets its problem+json 404.
+// template.yaml's $default route (MetaFunction), with route key $default, and gets its
+// problem+json 404.
 func TestDefaultRoute(t *testing.T) {
 	var (
-		mu         sync.Mutex
-		seen       []events.APIGatewayV2HTTPRequest
-		authorized int
+		mu   sync.Mutex
+		seen []events.APIGatewayV2HTTPRequest
 	)
-	build := func(p *ports.Ports) (*handlers.Set, error) {
-		set, err := handlers.All(p)
+	// The service's functions, MetaFunction's handler wrapped to see its events.
+	fns := slices.Clone(gdprd.Functions)
+	i := slices.IndexFunc(fns, func(f gdprd.Function) bool { return f.ID == "MetaFunction" })
+	buildMeta := fns[i].HTTP
+	fns[i].HTTP = func(p *ports.Ports) (lambdamain.HTTPHandler, error) {
+		meta, err := buildMeta(p)
 		if err != nil {
 			return nil, err
 		}
-		meta, authorize := set.HTTP["MetaFunction"], set.Authorizer
-		set.HTTP["MetaFunction"] = func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 			mu.Lock()
 			seen = append(seen, ev)
 			mu.Unlock()
 			return meta(ctx, ev)
-		}
-		set.Authorizer = func(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
-			mu.Lock()
-			authorized++
-			mu.Unlock()
-			return authorize(ctx, ev)
-		}
-		return set, nil
+		}, nil
 	}
-	s := start(t, gdprd.Config{Build: build})
+	s := start(t, gdprd.Config{Functions: fns})
 	key := credentials(t, s.dir).SiteKey
 
 	for _, tc := range []struct{ name, method, path string }{
@@ -314,7 +303,7 @@ func TestDefaultRoute(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mu.Lock()
-			seen, authorized = nil, 0
+			seen = nil
 			mu.Unlock()
 			r := call(t, tc.method, s.URL()+tc.path, key, nil)
 			if got, want := r.problem(t, http.StatusNotFound), "not_found"; got != want {
@@ -332,8 +321,8 @@ func TestDefaultRoute(t *testing.T) {
 			if ev.RequestContext.HTTP.Method != tc.method || ev.RawPath != tc.path || ev.PathParameters != nil {
 				t.Fatalf("event %s %s, parameters %v; want %s %s, none", ev.RequestContext.HTTP.Method, ev.RawPath, ev.PathParameters, tc.method, tc.path)
 			}
-			if ev.RequestContext.Authorizer != nil || authorized != 0 {
-				t.Fatalf("authorizer ran (%d calls, context %+v): the $default route has none", authorized, ev.RequestContext.Authorizer)
+			if ev.RequestContext.Authorizer != nil {
+				t.Fatalf("authorizer context %+v: no authorizer runs", ev.RequestContext.Authorizer)
 			}
 			if got, want := r.header.Get("X-Request-Id"), ev.RequestContext.RequestID; got != want {
 				t.Fatalf("X-Request-Id = %q, want the event's request id %q", got, want)
@@ -342,7 +331,7 @@ func TestDefaultRoute(t *testing.T) {
 	}
 
 	t.Run("TemplateWithoutDefaultRoute", func(t *testing.T) {
-		s := start(t, gdprd.Config{Template: []byte(testTemplate), Build: testBuild(newSpy())})
+		s := start(t, gdprd.Config{Template: []byte(testTemplate), Functions: testFunctions(newSpy())})
 		if got, want := call(t, "GET", s.URL()+"/test/nothing", "", nil).problem(t, http.StatusNotFound), "not_found"; got != want {
 			t.Fatalf("code = %q, want %q", got, want)
 		}

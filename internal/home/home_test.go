@@ -5,13 +5,19 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/files"
 	"github.com/example/gdpr/internal/home"
+	"github.com/example/gdpr/internal/mototest"
 	"github.com/example/gdpr/internal/outbox"
+	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/sqlite"
 	"github.com/example/gdpr/internal/table"
 )
@@ -116,5 +122,46 @@ func TestOpen(t *testing.T) {
 	defer p.Close()
 	if _, ok := p.Table.(*sqlite.DB); !ok {
 		t.Fatalf("without TABLE_NAME, table is %T, want *sqlite.DB", p.Table)
+	}
+}
+
+// TestOpenAWS: against an emulator, the master secret is the one GDPR_SECRET_ARN names, or,
+// without it, the data folder's own.
+func TestOpenAWS(t *testing.T) {
+	srv := mototest.Start(t)
+	vars := map[string]string{"TABLE_NAME": "gdpr-home", "BUCKET_NAME": "gdpr-home-exports", "SENDER_EMAIL": "no-reply@example.org", "GDPR_CREATE_TABLE": "1"}
+	for _, kv := range srv.Env() {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
+	ctx := context.Background()
+	value := secrets.Generate()
+	out, err := awssm.NewFromConfig(srv.Config(t)).CreateSecret(ctx, &awssm.CreateSecretInput{Name: aws.String("gdpr-master"), SecretString: aws.String(value)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	local, err := home.LocalSecret(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ arn, secret string }{
+		"SecretsManager": {*out.ARN, value},
+		"LocalSecret":    {"", local},
+	} {
+		t.Run(name, func(t *testing.T) {
+			vars["GDPR_SECRET_ARN"] = c.arn
+			p, err := home.Open(ctx, env(vars), dir, "http://127.0.0.1:3000", clock.System{}, discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := secrets.New([]byte(c.secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(p.Secrets.Key(secrets.ForCursor)) != string(want.Key(secrets.ForCursor)) {
+				t.Fatal("another master secret")
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/example/gdpr/internal/awsports"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/files"
 	"github.com/example/gdpr/internal/outbox"
@@ -35,7 +36,7 @@ const DefaultSender = "no-reply@localhost"
 // dir/exports (links served under baseURL by gdprd), mail in dir/outbox. The master secret is
 // dir/secret.key, made on first use. Mail is sent from SENDER_EMAIL, or DefaultSender.
 func Local(dir string, clk clock.Clock, baseURL string, log *slog.Logger) (*ports.Ports, error) {
-	return local(dir, clk, baseURL, log, os.Getenv(ports.EnvSender))
+	return local(dir, clk, baseURL, log, os.Getenv(awsports.EnvSender))
 }
 
 func local(dir string, clk clock.Clock, baseURL string, log *slog.Logger, sender string) (*ports.Ports, error) {
@@ -50,10 +51,6 @@ func local(dir string, clk clock.Clock, baseURL string, log *slog.Logger, sender
 	if err != nil {
 		return nil, fmt.Errorf("home: %s: %w", filepath.Join(dir, SecretFile), err)
 	}
-	def, err := ports.TableDef()
-	if err != nil {
-		return nil, err
-	}
 	exports, err := files.New(filepath.Join(dir, ExportsDir), baseURL, master.Key(secrets.ForLinks), clk)
 	if err != nil {
 		return nil, fmt.Errorf("home: %w", err)
@@ -65,19 +62,20 @@ func local(dir string, clk clock.Clock, baseURL string, log *slog.Logger, sender
 	if err != nil {
 		return nil, fmt.Errorf("home: %w", err)
 	}
-	db, err := sqlite.Open(filepath.Join(dir, DatabaseFile), def)
+	db, err := sqlite.Open(filepath.Join(dir, DatabaseFile), ports.TableDef())
 	if err != nil {
 		return nil, fmt.Errorf("home: %w", err)
 	}
 	return &ports.Ports{
-		Table:   db,
-		Feed:    db,
-		Objects: exports,
-		Mail:    out,
-		Clock:   clk,
-		Secrets: master,
-		Log:     log,
-		Close:   db.Close,
+		Table:     db,
+		Feed:      db,
+		Objects:   exports,
+		Mail:      out,
+		Clock:     clk,
+		Secrets:   master,
+		Log:       log,
+		PublicURL: baseURL,
+		Close:     db.Close,
 	}, nil
 }
 

@@ -5,8 +5,9 @@ package httpapi
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -17,20 +18,22 @@ import (
 
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/idempotency"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/table"
+	"github.com/example/gdpr/internal/tenant"
 )
 
 // MaxBody is the largest request body accepted, in bytes.
 const MaxBody = 64 << 10
 
-// Role is what a caller's key lets it do. The authorizer puts it in the request context.
+// Role is what a caller's key lets it do.
 type Role string
 
 const (
 	RoleNone  Role = ""
-	RoleSite  Role = "site"
-	RoleAdmin Role = "admin"
+	RoleSite  Role = tenant.RoleSite
+	RoleAdmin Role = tenant.RoleAdmin
 )
 
 // Access is who may call a route.
@@ -71,10 +74,16 @@ type Tenants interface {
 	Exists(ctx context.Context, tenant string) (bool, error)
 }
 
-// Config holds what the layer needs.
+// Config holds what the layer needs. An API whose routes are all public and name no tenant,
+// take no POST and list nothing (MetaFunction's) needs only the clock and the log.
 type Config struct {
-	Table   table.Table
+	// Table keeps the answers of POSTs with an Idempotency-Key.
+	Table table.Table
+	// Keys resolves the API keys of the routes that take one.
+	Keys KeyResolver
+	// Tenants tells the public routes under /v1/public/{tenant} whether their tenant exists.
 	Tenants Tenants
+	// Secrets seals cursors and stored answers.
 	Secrets secrets.Master
 	Clock   clock.Clock
 	Log     *slog.Logger
@@ -84,21 +93,36 @@ type Config struct {
 type API struct {
 	cfg    Config
 	routes map[string]Route
-	idem   idempotency
+	idem   *idempotency.Store
 	cursor cursorSealer
+	keys   *keyCache
 }
 
-// New builds an API serving routes.
+// New builds an API serving routes. A route whose needs cfg lacks (a key resolver, a tenant
+// reader, a table for Idempotency-Key) is a programming error: New panics, naming it.
 func New(cfg Config, routes ...Route) *API {
 	a := &API{
 		cfg:    cfg,
 		routes: make(map[string]Route, len(routes)),
-		idem:   idempotency{table: cfg.Table, clock: cfg.Clock},
-		cursor: newCursorSealer(cfg.Secrets.Key(secrets.ForCursor)),
+		idem:   idempotency.New(cfg.Table, cfg.Clock, cfg.Secrets),
+	}
+	if cfg.Secrets.Ready() {
+		a.cursor = newCursorSealer(cfg.Secrets.Key(secrets.ForCursor))
+	}
+	if cfg.Keys != nil {
+		a.keys = newKeyCache(cfg.Keys, cfg.Clock)
 	}
 	for _, r := range routes {
 		if _, dup := a.routes[r.Key]; dup {
 			panic("httpapi: route registered twice: " + r.Key)
+		}
+		switch {
+		case r.Access != Public && cfg.Keys == nil:
+			panic("httpapi: route " + r.Key + " takes an API key, and the API has no key resolver")
+		case strings.Contains(r.Key, "{tenant}") && cfg.Tenants == nil:
+			panic("httpapi: route " + r.Key + " names a tenant, and the API has no tenant reader")
+		case strings.HasPrefix(r.Key, http.MethodPost+" ") && (cfg.Table == nil || !cfg.Secrets.Ready()):
+			panic("httpapi: route " + r.Key + " takes an Idempotency-Key, and the API has no table or no secret")
 		}
 		a.routes[r.Key] = r
 	}
@@ -114,12 +138,19 @@ func (a *API) RouteKeys() []string {
 	return keys
 }
 
+// Access tells who may call the route routeKey, for the check against openapi.yaml's
+// security; false when the API does not serve it.
+func (a *API) Access(routeKey string) (Access, bool) {
+	r, ok := a.routes[routeKey]
+	return r.Access, ok
+}
+
 // Handle is the Lambda handler. It never returns an error: every failure is an HTTP answer.
 func (a *API) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	start := time.Now()
 	reqID := ev.RequestContext.RequestID
 	if reqID == "" {
-		reqID = "req-" + base64.RawURLEncoding.EncodeToString(secrets.Random(12))
+		reqID = secrets.NewID("req-", 12)
 	}
 	r := &Request{Event: &ev, RequestID: reqID, api: a}
 	resp := a.serve(ctx, r)
@@ -183,19 +214,26 @@ func (a *API) authorize(ctx context.Context, r *Request, route Route) error {
 		r.Tenant = t
 		return nil
 	}
-	var lambdaCtx map[string]any
-	if au := r.Event.RequestContext.Authorizer; au != nil {
-		lambdaCtx = au.Lambda
+	// The function checks the key itself, so an API call is one invocation: no Lambda
+	// authorizer runs before it (DESIGN.md, Keys and secrets).
+	unauthenticated := apperr.New(apperr.Unauthenticated, apperr.CodeUnauthenticated, "A valid API key is required.")
+	key, ok := r.Bearer()
+	if !ok {
+		return unauthenticated
 	}
-	tenant, _ := lambdaCtx["tenant"].(string)
-	role, _ := lambdaCtx["role"].(string)
-	if tenant == "" || (Role(role) != RoleSite && Role(role) != RoleAdmin) {
-		return apperr.New(apperr.Unauthenticated, apperr.CodeUnauthenticated, "A valid API key is required.")
+	tenantID, role, err := a.keys.resolve(ctx, key)
+	switch {
+	case errors.Is(err, tenant.ErrUnknownKey):
+		return unauthenticated
+	case err != nil:
+		return fmt.Errorf("httpapi: key lookup: %w", err)
+	case Role(role) != RoleSite && Role(role) != RoleAdmin:
+		return unauthenticated
 	}
 	if route.Access == Admin && Role(role) != RoleAdmin {
 		return apperr.New(apperr.Forbidden, apperr.CodeForbidden, "This route needs an admin key.")
 	}
-	r.Tenant, r.Role = tenant, Role(role)
+	r.Tenant, r.Role = tenantID, Role(role)
 	return nil
 }
 

@@ -12,16 +12,19 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/idempotency"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/sqlite"
 	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
+	"github.com/example/gdpr/internal/tenant"
 )
 
 // fixture is an API with a few routes over a real SQLite table.
@@ -30,11 +33,38 @@ type fixture struct {
 	db    *sqlite.DB
 	calls atomic.Int64 // how often the counted route's handler ran
 	clock *clock.Settable
+	keys  *keysOf
 }
 
 type tenantsOf map[string]bool
 
 func (t tenantsOf) Exists(_ context.Context, id string) (bool, error) { return t[id], nil }
+
+// keysOf resolves the keys it lists to {tenant, role} and counts its lookups.
+type keysOf struct {
+	keys    map[string][2]string
+	lookups atomic.Int64
+}
+
+func (k *keysOf) Resolve(_ context.Context, key string) (string, string, error) {
+	k.lookups.Add(1)
+	if key == failingKey {
+		return "", "", errors.New("table unreachable")
+	}
+	tr, ok := k.keys[key]
+	if !ok {
+		return "", "", tenant.ErrUnknownKey
+	}
+	return tr[0], tr[1], nil
+}
+
+// Keys of the fixture's callers.
+const (
+	site       = "gk_site_acme_test"
+	admin      = "gk_admin_acme_test"
+	otherSite  = "gk_site_other_test"
+	failingKey = "gk_site_acme_lookup_fails"
+)
 
 type echoBody struct {
 	Name  string `json:"name"`
@@ -68,9 +98,12 @@ func newFixtureOn(t *testing.T, wrap func(*sqlite.DB) table.Table) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{db: db, clock: &clock.Settable{}}
+	f := &fixture{db: db, clock: &clock.Settable{}, keys: &keysOf{keys: map[string][2]string{
+		site: {"acme", "site"}, admin: {"acme", "admin"}, otherSite: {"other", "site"},
+	}}}
 	f.api = httpapi.New(httpapi.Config{
 		Table:   wrap(db),
+		Keys:    f.keys,
 		Tenants: tenantsOf{"acme": true},
 		Secrets: m,
 		Clock:   f.clock,
@@ -116,7 +149,8 @@ func newFixtureOn(t *testing.T, wrap func(*sqlite.DB) table.Table) *fixture {
 	return f
 }
 
-func event(method, routeKey, path, body string, lambdaCtx map[string]any) events.APIGatewayV2HTTPRequest {
+// event is the request API Gateway sends, with key (if any) as the Bearer key.
+func event(method, routeKey, path, body, key string) events.APIGatewayV2HTTPRequest {
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:  "2.0",
 		RouteKey: routeKey,
@@ -126,13 +160,11 @@ func event(method, routeKey, path, body string, lambdaCtx map[string]any) events
 	}
 	ev.RequestContext.HTTP.Method = method
 	ev.RequestContext.RequestID = "rid-1"
-	if lambdaCtx != nil {
-		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: lambdaCtx}
+	if key != "" {
+		ev.Headers["authorization"] = "Bearer " + key
 	}
 	return ev
 }
-
-var site = map[string]any{"tenant": "acme", "role": "site"}
 
 func call(t *testing.T, f *fixture, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, map[string]any) {
 	t.Helper()
@@ -173,11 +205,11 @@ func wantProblem(t *testing.T, resp events.APIGatewayV2HTTPResponse, body map[st
 func TestAuth(t *testing.T) {
 	f := newFixture(t)
 	t.Run("MissingKey", func(t *testing.T) {
-		resp, body := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, nil))
+		resp, body := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, ""))
 		wantProblem(t, resp, body, 401, "unauthenticated")
 	})
 	t.Run("UnknownKey", func(t *testing.T) {
-		resp, body := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, map[string]any{"tenant": "", "role": ""}))
+		resp, body := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, "gk_site_acme_unknown"))
 		wantProblem(t, resp, body, 401, "unauthenticated")
 	})
 	t.Run("SiteKeyOnAdminRoute", func(t *testing.T) {
@@ -185,19 +217,19 @@ func TestAuth(t *testing.T) {
 		wantProblem(t, resp, body, 403, "forbidden")
 	})
 	t.Run("AdminKeyOnSiteRoute", func(t *testing.T) {
-		resp, _ := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, map[string]any{"tenant": "acme", "role": "admin"}))
+		resp, _ := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, admin))
 		if resp.StatusCode != 201 {
 			t.Fatalf("status = %d", resp.StatusCode)
 		}
 	})
 	t.Run("PublicUnknownTenant", func(t *testing.T) {
-		ev := event("GET", "GET /v1/public/{tenant}/x", "/v1/public/nope/x", "", nil)
+		ev := event("GET", "GET /v1/public/{tenant}/x", "/v1/public/nope/x", "", "")
 		ev.PathParameters = map[string]string{"tenant": "nope"}
 		resp, body := call(t, f, ev)
 		wantProblem(t, resp, body, 404, "tenant_not_found")
 	})
 	t.Run("PublicKnownTenant", func(t *testing.T) {
-		ev := event("GET", "GET /v1/public/{tenant}/x", "/v1/public/acme/x", "", nil)
+		ev := event("GET", "GET /v1/public/{tenant}/x", "/v1/public/acme/x", "", "")
 		ev.PathParameters = map[string]string{"tenant": "acme"}
 		resp, body := call(t, f, ev)
 		if resp.StatusCode != 200 || body["tenant"] != "acme" {
@@ -211,12 +243,45 @@ func TestAuth(t *testing.T) {
 	// What API Gateway sends for a request no route matches (template.yaml's $default route):
 	// no authorizer ran, any method, any path.
 	t.Run("DefaultRoute", func(t *testing.T) {
-		resp, body := call(t, f, event("DELETE", "$default", "/v1/echo", "", nil))
+		resp, body := call(t, f, event("DELETE", "$default", "/v1/echo", "", ""))
 		wantProblem(t, resp, body, 404, "not_found")
 		if got, want := resp.Headers["X-Request-Id"], "rid-1"; got != want {
 			t.Fatalf("X-Request-Id = %q, want %q", got, want)
 		}
 	})
+}
+
+// TestKeyCache: a resolved key is looked up once per KeyCacheTTL on the API's clock; unknown
+// keys are not remembered; a failed lookup is a 500, never a pass.
+func TestKeyCache(t *testing.T) {
+	f := newFixture(t)
+	f.clock.Set(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	get := func(key string) events.APIGatewayV2HTTPResponse {
+		resp, _ := call(t, f, event("GET", "GET /v1/admin", "/v1/admin", "", key))
+		return resp
+	}
+	if got := get(admin).StatusCode; got != 200 {
+		t.Fatalf("admin key: %d", got)
+	}
+	get(admin)
+	if got := f.keys.lookups.Load(); got != 1 {
+		t.Fatalf("%d lookups for two calls within the TTL, want 1", got)
+	}
+	f.clock.Set(f.clock.Now().Add(httpapi.KeyCacheTTL))
+	get(admin)
+	if got := f.keys.lookups.Load(); got != 2 {
+		t.Fatalf("%d lookups after the TTL, want 2", got)
+	}
+	for range 2 {
+		if got := get("gk_admin_acme_unknown").StatusCode; got != 401 {
+			t.Fatalf("unknown key: %d", got)
+		}
+	}
+	if got := f.keys.lookups.Load(); got != 4 {
+		t.Fatalf("%d lookups, want 4: unknown keys are asked every time", got)
+	}
+	resp, body := call(t, f, event("GET", "GET /v1/admin", "/v1/admin", "", failingKey))
+	wantProblem(t, resp, body, 500, "internal")
 }
 
 func TestBadInput(t *testing.T) {
@@ -298,7 +363,7 @@ func TestIdempotency(t *testing.T) {
 		wantProblem(t, resp, body, 422, "idempotency_key_reused")
 	})
 	t.Run("OtherTenantSameKey", func(t *testing.T) {
-		ev := event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, map[string]any{"tenant": "other", "role": "site"})
+		ev := event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a"}`, otherSite)
 		ev.Headers["idempotency-key"] = "k1"
 		resp, _ := call(t, f, ev)
 		if resp.StatusCode != 201 {
@@ -321,7 +386,7 @@ func TestIdempotency(t *testing.T) {
 		}
 	})
 	t.Run("ExpiresAfter24h", func(t *testing.T) {
-		f.clock.Set(f.clock.Now().Add(httpapi.IdempotencyTTL + 1))
+		f.clock.Set(f.clock.Now().Add(idempotency.TTL + 1))
 		defer f.clock.Reset()
 		before := f.calls.Load()
 		resp, _ := post("k1", `{"name":"b"}`)
@@ -354,8 +419,8 @@ func TestCursor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	list := func(query map[string]string, lambdaCtx map[string]any) (events.APIGatewayV2HTTPResponse, map[string]any) {
-		ev := event("GET", "GET /v1/list", "/v1/list", "", lambdaCtx)
+	list := func(query map[string]string, key string) (events.APIGatewayV2HTTPResponse, map[string]any) {
+		ev := event("GET", "GET /v1/list", "/v1/list", "", key)
 		ev.QueryStringParameters = query
 		return call(t, f, ev)
 	}
@@ -390,7 +455,7 @@ func TestCursor(t *testing.T) {
 		wantProblem(t, resp, body, 400, "invalid_cursor")
 	})
 	t.Run("OtherTenant", func(t *testing.T) {
-		resp, body := list(map[string]string{"cursor": sealed}, map[string]any{"tenant": "other", "role": "site"})
+		resp, body := list(map[string]string{"cursor": sealed}, otherSite)
 		wantProblem(t, resp, body, 400, "invalid_cursor")
 	})
 	t.Run("BadLimit", func(t *testing.T) {

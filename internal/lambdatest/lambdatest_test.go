@@ -103,21 +103,3 @@ func TestMetaHealth(t *testing.T) {
 	}
 	t.Logf("cold start %v, first invocation %v", inv.Init, inv.Elapsed)
 }
-
-// TestAuthorizerMissingKey: with no identity source, API Gateway calls the authorizer for a
-// request without a key too; it must let the request through with an empty role, so that the
-// handler answers the contract's problem+json 401 rather than API Gateway its own.
-func TestAuthorizerMissingKey(t *testing.T) {
-	f := lambdatest.Run(t, "AuthorizerFunction")
-	inv := invoke(t, f, string(lambdatest.Event(t, "authorizer-missing-key")))
-	if inv.Err != nil {
-		t.Fatalf("handler error: %v", inv.Err)
-	}
-	var resp events.APIGatewayV2CustomAuthorizerSimpleResponse
-	if err := json.Unmarshal(inv.Payload, &resp); err != nil {
-		t.Fatalf("answer %s: %v", inv.Payload, err)
-	}
-	if !resp.IsAuthorized || resp.Context["role"] != "" || resp.Context["tenant"] != "" {
-		t.Fatalf("answer %s, want authorized with empty tenant and role", inv.Payload)
-	}
-}

@@ -1,7 +1,6 @@
 package lambdatest
 
 import (
-	"crypto/rand"
 	"fmt"
 	"slices"
 
@@ -9,17 +8,18 @@ import (
 	"github.com/example/gdpr/internal/samtemplate"
 )
 
-// sampleSecret stands in for the master secret the template generates (48 characters).
-var sampleSecret = rand.Text() + rand.Text()[:22]
-
 // sampleSettings has a stand-in for every environment variable the template sets. A new
 // variable in the template must get one here, or Settings refuses the function.
 var sampleSettings = map[string]string{
 	"TABLE_NAME":   "gdpr-test",
 	"BUCKET_NAME":  "gdpr-test-exports",
 	"SENDER_EMAIL": "privacy@example.org",
-	"GDPR_SECRET":  sampleSecret,
-	"LOG_LEVEL":    "INFO",
+	// The secret itself is read from Secrets Manager on the first invocation: under the
+	// emulator, from the closed endpoint BaseEnv names, so the invocation fails fast.
+	"GDPR_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gdpr-test-AbCdEf",
+	"LOG_LEVEL":       "INFO",
+	// How many shards of a notification run are worked at once (NotifyFunction, NoticesFunction).
+	"NOTIFY_CONCURRENCY": "4",
 }
 
 // TemplateFunction returns the function with that logical id from template.yaml.

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/example/gdpr/internal/apperr"
-	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/policy"
+	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/table"
 )
 
@@ -214,7 +214,7 @@ func status(r run, shards map[int]shard, now time.Time) Status {
 
 func readShards(ctx context.Context, t table.Table, tenantID, version string) (map[int]shard, error) {
 	out := map[int]shard{}
-	q := table.Query{PK: policy.PK(tenantID), Prefix: shardPrefix(version), Limit: consent.Shards}
+	q := table.Query{PK: policy.PK(tenantID), Prefix: shardPrefix(version), Limit: subject.Shards}
 	for {
 		page, err := t.Query(ctx, q)
 		if err != nil {

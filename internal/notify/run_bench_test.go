@@ -20,7 +20,7 @@ import (
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
-	"github.com/example/gdpr/internal/tablecount"
+	"github.com/example/gdpr/internal/table/tabletest/tablecount"
 	"github.com/example/gdpr/internal/tenant"
 )
 

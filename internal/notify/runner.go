@@ -13,7 +13,6 @@ import (
 
 	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/clock"
-	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/secrets"
@@ -173,7 +172,7 @@ func (r *Runner) Work(ctx context.Context, tenantID, version string) (Report, er
 	var mu sync.Mutex
 	final := map[int]shard{}
 	var errs []error
-	for n := range consent.Shards {
+	for n := range subject.Shards {
 		sh, found := shards[n]
 		if !found {
 			sh = shard{N: n}
@@ -207,7 +206,7 @@ func (r *Runner) Work(ctx context.Context, tenantID, version string) (Report, er
 		// from the checkpoints and markers.
 		return rep, err
 	}
-	done := len(final) == consent.Shards
+	done := len(final) == subject.Shards
 	for _, sh := range final {
 		done = done && sh.Done
 	}
@@ -391,7 +390,7 @@ func (w *work) shard(ctx context.Context, sh shard) (shard, int64, error) {
 			// between After and every key that extends it.
 			from = cur.After + " "
 		}
-		page, err := w.Table.Query(ctx, table.Query{Index: "GSI1", PK: consent.ShardPK(w.tenant, cur.N), From: from, Limit: pageSize})
+		page, err := w.Table.Query(ctx, table.Query{Index: "GSI1", PK: subject.ShardPK(w.tenant, cur.N), From: from, Limit: pageSize})
 		if err != nil {
 			return sh, notified, err
 		}
@@ -430,7 +429,7 @@ func (w *work) shard(ctx context.Context, sh shard) (shard, int64, error) {
 // countShard counts a shard's subjects with pages of 1,000.
 func (w *work) countShard(ctx context.Context, n int) (int64, error) {
 	var total int64
-	q := table.Query{Index: "GSI1", PK: consent.ShardPK(w.tenant, n), Prefix: "S#", Limit: 1000}
+	q := table.Query{Index: "GSI1", PK: subject.ShardPK(w.tenant, n), Prefix: "S#", Limit: 1000}
 	for {
 		page, err := w.Table.Query(ctx, q)
 		if err != nil {

@@ -5,7 +5,6 @@ package outbox
 import (
 	"bufio"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -92,7 +91,7 @@ func (o *Outbox) Send(ctx context.Context, m mail.Message) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	id := hex.EncodeToString(secrets.Random(16))
+	id := secrets.NewID("", secrets.IDBytes)
 	now := o.clk.Now().UTC()
 	err := atomicfile.Write(filepath.Join(o.dir, now.Format(nameTime)+"-"+id+ext), func(w io.Writer) error {
 		return o.write(w, id, now, m)

@@ -5,6 +5,9 @@ import (
 	"os"
 )
 
+// EnvLogLevel names the lowest level logged.
+const EnvLogLevel = "LOG_LEVEL"
+
 // Logger is the service's logger: JSON lines on stderr, as Lambda's JSON log format expects,
 // at the level LOG_LEVEL names (DEBUG, INFO, WARN, ERROR; INFO when unset or unknown).
 func Logger(env func(string) string) *slog.Logger {

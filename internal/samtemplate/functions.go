@@ -35,9 +35,6 @@ type Route struct {
 	// "/v1/consents/{subject_id}"; DefaultRouteKey for the default route.
 	Path     string
 	Function string
-	// Auth is true when the API's Lambda authorizer runs before the function (the API has a
-	// default authorizer and the route does not opt out with Authorizer: NONE).
-	Auth bool
 }
 
 // IsDefault tells whether r is the default route, which matches no method and path of its
@@ -86,6 +83,9 @@ type StreamTrigger struct {
 	// ReportItemFailures is set when the function answers with the records that failed
 	// (FunctionResponseTypes: [ReportBatchItemFailures]).
 	ReportItemFailures bool
+	// OnFailure is the logical id of the resource (an SQS queue) that gets what still fails
+	// after MaxRetries (DestinationConfig.OnFailure.Destination); "" when there is none.
+	OnFailure string
 }
 
 // Functions returns every function, sorted by logical id.
@@ -211,19 +211,15 @@ func (t *Template) readRoute(fn string, props *yaml.Node) error {
 	if r.IsDefault() && r.Method != "ANY" {
 		return fmt.Errorf("the %s route takes every method: Method must be ANY, not %s", DefaultRouteKey, r.Method)
 	}
-	switch p.Auth.Authorizer {
-	case "NONE":
-	case "":
-		// Without ApiId the event joins SAM's implicit API, configured by Globals, which this
-		// project does not use: no authorizer then.
-		if api, ok := ref(&p.ApiID); ok {
-			var err error
-			if r.Auth, err = t.hasDefaultAuthorizer(api); err != nil {
-				return err
-			}
+	// A Lambda authorizer would be a second invocation on every call, and gdprd runs none:
+	// the functions check API keys themselves (DESIGN.md, Keys and secrets).
+	if p.Auth.Authorizer != "" && p.Auth.Authorizer != "NONE" {
+		return fmt.Errorf("route %s names the authorizer %s: the functions check keys themselves", r.Key(), p.Auth.Authorizer)
+	}
+	if api, ok := ref(&p.ApiID); ok {
+		if err := t.checkNoAuthorizer(api); err != nil {
+			return err
 		}
-	default:
-		r.Auth = true
 	}
 	if slices.ContainsFunc(t.routes, func(o Route) bool { return o.Key() == r.Key() }) ||
 		(r.IsDefault() && t.defaultRoute != nil) {
@@ -237,20 +233,24 @@ func (t *Template) readRoute(fn string, props *yaml.Node) error {
 	return nil
 }
 
-func (t *Template) hasDefaultAuthorizer(api string) (bool, error) {
+func (t *Template) checkNoAuthorizer(api string) error {
 	r, ok := t.Resources[api]
 	if !ok || r.Type != "AWS::Serverless::HttpApi" {
-		return false, fmt.Errorf("ApiId names %s, which is no AWS::Serverless::HttpApi", api)
+		return fmt.Errorf("ApiId names %s, which is no AWS::Serverless::HttpApi", api)
 	}
 	var p struct {
 		Auth struct {
-			DefaultAuthorizer string `yaml:"DefaultAuthorizer"`
+			DefaultAuthorizer string         `yaml:"DefaultAuthorizer"`
+			Authorizers       map[string]any `yaml:"Authorizers"`
 		} `yaml:"Auth"`
 	}
 	if err := decodeOptional(&r.Properties, &p); err != nil {
-		return false, fmt.Errorf("api %s: %w", api, err)
+		return fmt.Errorf("api %s: %w", api, err)
 	}
-	return p.Auth.DefaultAuthorizer != "" && p.Auth.DefaultAuthorizer != "NONE", nil
+	if p.Auth.DefaultAuthorizer != "" || len(p.Auth.Authorizers) > 0 {
+		return fmt.Errorf("api %s has authorizers: the functions check keys themselves, in one invocation per call", api)
+	}
+	return nil
 }
 
 func (t *Template) readSchedule(fn, name, typ string, props *yaml.Node) error {
@@ -297,6 +297,11 @@ func (t *Template) readStream(fn, name string, props *yaml.Node) error {
 				Pattern string `yaml:"Pattern"`
 			} `yaml:"Filters"`
 		} `yaml:"FilterCriteria"`
+		DestinationConfig struct {
+			OnFailure struct {
+				Destination yaml.Node `yaml:"Destination"`
+			} `yaml:"OnFailure"`
+		} `yaml:"DestinationConfig"`
 	}
 	if err := decodeOptional(props, &p); err != nil {
 		return err
@@ -317,6 +322,13 @@ func (t *Template) readStream(fn, name string, props *yaml.Node) error {
 	}
 	if s.BatchSize == 0 {
 		s.BatchSize = 100
+	}
+	if d := &p.DestinationConfig.OnFailure.Destination; d.Kind != 0 {
+		queue, attr, ok := getAtt(d)
+		if !ok || attr != "Arn" {
+			return fmt.Errorf("DynamoDB event's OnFailure destination is not a queue's !GetAtt ...Arn")
+		}
+		s.OnFailure = queue
 	}
 	if p.MaximumRetryAttempts != nil {
 		s.MaxRetries = *p.MaximumRetryAttempts

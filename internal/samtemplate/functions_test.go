@@ -26,29 +26,36 @@ func TestRoutes(t *testing.T) {
 	for _, r := range []samtemplate.Route{
 		{Method: "GET", Path: "/v1/health", Function: "MetaFunction"},
 		{Method: "GET", Path: "/v1/openapi.json", Function: "MetaFunction"},
-		{Method: "POST", Path: "/v1/consents", Function: "ConsentFunction", Auth: true},
-		{Method: "GET", Path: "/v1/consents/{subject_id}", Function: "ConsentFunction", Auth: true},
-		{Method: "GET", Path: "/v1/consents/{subject_id}/history", Function: "ConsentFunction", Auth: true},
-		{Method: "POST", Path: "/v1/consents/{subject_id}/withdraw", Function: "ConsentFunction", Auth: true},
-		{Method: "PUT", Path: "/v1/subjects/{subject_id}/profile", Function: "ConsentFunction", Auth: true},
-		{Method: "GET", Path: "/v1/subjects/{subject_id}/profile", Function: "ConsentFunction", Auth: true},
-		{Method: "POST", Path: "/v1/subjects/{subject_id}/devices", Function: "ConsentFunction", Auth: true},
-		{Method: "POST", Path: "/v1/requests", Function: "RequestsFunction", Auth: true},
-		{Method: "GET", Path: "/v1/requests", Function: "RequestsFunction", Auth: true},
-		{Method: "GET", Path: "/v1/requests/{id}", Function: "RequestsFunction", Auth: true},
-		{Method: "POST", Path: "/v1/requests/{id}/extend", Function: "RequestsFunction", Auth: true},
-		{Method: "POST", Path: "/v1/requests/{id}/reject", Function: "RequestsFunction", Auth: true},
-		{Method: "POST", Path: "/v1/requests/{id}/retry", Function: "RequestsFunction", Auth: true},
-		{Method: "GET", Path: "/v1/audit", Function: "RequestsFunction", Auth: true},
-		{Method: "GET", Path: "/v1/audit/verify", Function: "RequestsFunction", Auth: true},
+		{Method: "POST", Path: "/v1/consents", Function: "ConsentFunction"},
+		{Method: "GET", Path: "/v1/consents/{subject_id}", Function: "ConsentFunction"},
+		{Method: "GET", Path: "/v1/consents/{subject_id}/history", Function: "ConsentFunction"},
+		{Method: "POST", Path: "/v1/consents/{subject_id}/withdraw", Function: "ConsentFunction"},
+		{Method: "PUT", Path: "/v1/subjects/{subject_id}/profile", Function: "ConsentFunction"},
+		{Method: "GET", Path: "/v1/subjects/{subject_id}/profile", Function: "ConsentFunction"},
+		{Method: "POST", Path: "/v1/subjects/{subject_id}/devices", Function: "ConsentFunction"},
+		{Method: "POST", Path: "/v1/requests", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/requests", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/requests/{id}", Function: "RequestsFunction"},
+		{Method: "POST", Path: "/v1/requests/{id}/extend", Function: "RequestsFunction"},
+		{Method: "POST", Path: "/v1/requests/{id}/reject", Function: "RequestsFunction"},
+		{Method: "POST", Path: "/v1/requests/{id}/retry", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/audit", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/audit/verify", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/tenant", Function: "RequestsFunction"},
+		{Method: "PATCH", Path: "/v1/tenant", Function: "RequestsFunction"},
+		{Method: "POST", Path: "/v1/systems", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/systems", Function: "RequestsFunction"},
+		{Method: "DELETE", Path: "/v1/systems/{id}", Function: "RequestsFunction"},
+		{Method: "POST", Path: "/v1/systems/{id}/rotate-secret", Function: "RequestsFunction"},
 		{Method: "POST", Path: "/v1/public/{tenant}/requests", Function: "RequestsFunction"},
 		{Method: "POST", Path: "/v1/public/{tenant}/requests/{id}/verify", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/public/{tenant}/requests/{id}", Function: "RequestsFunction"},
-		{Method: "POST", Path: "/v1/policies", Function: "NotifyFunction", Auth: true},
-		{Method: "GET", Path: "/v1/policies", Function: "NotifyFunction", Auth: true},
-		{Method: "GET", Path: "/v1/policies/{version}", Function: "NotifyFunction", Auth: true},
-		{Method: "GET", Path: "/v1/policies/{version}/notifications", Function: "NotifyFunction", Auth: true},
-		{Method: "GET", Path: "/v1/public/{tenant}/policy", Function: "NotifyFunction"},
+		{Method: "GET", Path: "/v1/public/{tenant}/requests/{id}/export", Function: "RequestsFunction"},
+		{Method: "POST", Path: "/v1/policies", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/policies", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/policies/{version}", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/policies/{version}/notifications", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/public/{tenant}/policy", Function: "RequestsFunction"},
 	} {
 		want[r.Key()] = r
 	}
@@ -98,9 +105,6 @@ func TestDefaultRoute(t *testing.T) {
 Resources:
   Api:
     Type: AWS::Serverless::HttpApi
-    Properties:
-      Auth:
-        DefaultAuthorizer: Keys
   AFunction:
     Type: AWS::Serverless::Function
     Properties:
@@ -109,7 +113,7 @@ Resources:
         Rest: {Type: HttpApi, Properties: {ApiId: !Ref Api}}
 `))
 		r, ok := tpl.DefaultRoute()
-		if got, want := r, (samtemplate.Route{Method: "ANY", Path: "$default", Function: "AFunction", Auth: true}); !ok || got != want {
+		if got, want := r, (samtemplate.Route{Method: "ANY", Path: "$default", Function: "AFunction"}); !ok || got != want {
 			t.Fatalf("default route %+v (%v), want %+v", got, ok, want)
 		}
 		if got := len(tpl.Routes()); got != 1 {
@@ -140,55 +144,67 @@ func TestFunctions(t *testing.T) {
 		if got, want := fn.Folder, "functions/"+strings.ToLower(strings.TrimSuffix(fn.LogicalID, "Function")); got != want {
 			t.Errorf("%s: folder %s, want %s", fn.LogicalID, got, want)
 		}
-		for _, env := range []string{"TABLE_NAME", "BUCKET_NAME", "SENDER_EMAIL", "GDPR_SECRET", "LOG_LEVEL"} {
-			if !slices.Contains(fn.Env, env) {
-				t.Errorf("%s: no %s in %v", fn.LogicalID, env, fn.Env)
-			}
+		if !slices.Contains(fn.Env, "LOG_LEVEL") {
+			t.Errorf("%s: no LOG_LEVEL in %v", fn.LogicalID, fn.Env)
 		}
 		if fn.Timeout <= 0 || fn.Timeout > 15*time.Minute {
 			t.Errorf("%s: timeout %v", fn.LogicalID, fn.Timeout)
 		}
 	}
-	want := []string{"AuthorizerFunction", "ConsentFunction", "MetaFunction", "NotifyFunction", "RequestsFunction", "RetentionFunction"}
+	want := []string{"ConsentFunction", "DeliveriesFunction", "ExportFunction", "MetaFunction", "NoticesFunction", "NotifyFunction", "RequestsFunction", "RetentionFunction", "RightsFunction"}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("functions %v, want %v", ids, want)
 	}
-	if got, want := fns[5].Timeout, 300*time.Second; got != want {
+	if got, want := fns[7].Timeout, 300*time.Second; got != want {
 		t.Errorf("RetentionFunction timeout %v, want %v (its own, over Globals)", got, want)
 	}
-	if got, want := fns[2].Timeout, 5*time.Second; got != want {
+	if got, want := fns[3].Timeout, 5*time.Second; got != want {
 		t.Errorf("MetaFunction timeout %v, want %v", got, want)
 	}
 }
 
 func TestSchedules(t *testing.T) {
 	ss := mustParse(t, gdpr.Template).Schedules()
-	if len(ss) != 2 {
-		t.Fatalf("schedules %+v, want two", ss)
+	want := map[string]samtemplate.Schedule{
+		"RetentionFunction":  {Function: "RetentionFunction", Name: "Retention", Expression: "rate(1 hour)", Enabled: true},
+		"DeliveriesFunction": {Function: "DeliveriesFunction", Name: "Deliveries", Expression: "rate(1 minute)", Enabled: true},
+		"NoticesFunction":    {Function: "NoticesFunction", Name: "Notifications", Expression: "rate(5 minutes)", Enabled: true},
 	}
-	for i, want := range []struct{ fn, name, expr, job string }{
-		{"NotifyFunction", "Notifications", "rate(5 minutes)", "notifications"},
-		{"RetentionFunction", "Retention", "rate(1 hour)", "retention"},
-	} {
-		s := ss[i]
-		if s.Function != want.fn || s.Name != want.name || s.Expression != want.expr || !s.Enabled {
+	jobs := map[string]string{"RetentionFunction": "retention", "DeliveriesFunction": "deliveries", "NoticesFunction": "notifications"}
+	if len(ss) != len(want) {
+		t.Fatalf("schedules %+v, want %d", ss, len(want))
+	}
+	for _, s := range ss {
+		w := want[s.Function]
+		if s.Function != w.Function || s.Name != w.Name || s.Expression != w.Expression || !s.Enabled {
 			t.Fatalf("schedule %+v", s)
 		}
 		// The local server finds the schedule for POST /_local/jobs/{name} by this field.
 		var in struct {
 			Job string `json:"job"`
 		}
-		if err := json.Unmarshal(s.Input, &in); err != nil || in.Job != want.job {
+		if err := json.Unmarshal(s.Input, &in); err != nil || in.Job != jobs[s.Function] {
 			t.Fatalf("input %s: job %q, %v", s.Input, in.Job, err)
 		}
 	}
 }
 
 func TestStreamTriggers(t *testing.T) {
+	// Every stream trigger of the service is filtered, bounded in its retries, reports the
+	// records that failed, and sends what still fails to an SQS queue.
 	t.Run("Template", func(t *testing.T) {
-		for _, s := range mustParse(t, gdpr.Template).StreamTriggers() {
+		tpl := mustParse(t, gdpr.Template)
+		for _, s := range tpl.StreamTriggers() {
+			id := s.Function + "." + s.Name
 			if s.Table != "Table" {
-				t.Errorf("%s.%s reads the stream of %s", s.Function, s.Name, s.Table)
+				t.Errorf("%s reads the stream of %s", id, s.Table)
+			}
+			if len(s.FilterPatterns) == 0 || s.MaxRetries < 0 || !s.ReportItemFailures {
+				t.Errorf("%s: filters %v, MaximumRetryAttempts %d, ReportBatchItemFailures %v: want all three",
+					id, s.FilterPatterns, s.MaxRetries, s.ReportItemFailures)
+			}
+			if q, ok := tpl.Resources[s.OnFailure]; !ok || q.Type != "AWS::SQS::Queue" {
+				t.Errorf("%s: on-failure destination %q is not an SQS queue of the template", id, s.OnFailure)
 			}
 		}
 	})
@@ -215,6 +231,10 @@ Resources:
               Filters:
                 - Pattern: '{"dynamodb":{"NewImage":{"status":{"S":["verified"]}}}}'
                 - Pattern: '{"eventName":["REMOVE"]}'
+            DestinationConfig:
+              OnFailure:
+                Type: SQS
+                Destination: !GetAtt Failures.Arn
   NotifyFunction:
     Type: AWS::Serverless::Function
     Properties:
@@ -233,10 +253,10 @@ Resources:
 		ex, nt := ss[0], ss[1]
 		if ex.Function != "ExportFunction" || ex.Name != "Verified" || ex.Table != "Table" ||
 			ex.StartingPosition != "TRIM_HORIZON" || ex.BatchSize != 10 || ex.MaxRetries != 5 ||
-			!ex.BisectOnError || !ex.ReportItemFailures || len(ex.FilterPatterns) != 2 {
+			!ex.BisectOnError || !ex.ReportItemFailures || len(ex.FilterPatterns) != 2 || ex.OnFailure != "Failures" {
 			t.Fatalf("export trigger %+v", ex)
 		}
-		if nt.Table != "Table" || nt.BatchSize != 100 || nt.MaxRetries != -1 || nt.ReportItemFailures || nt.FilterPatterns != nil {
+		if nt.Table != "Table" || nt.BatchSize != 100 || nt.MaxRetries != -1 || nt.ReportItemFailures || nt.FilterPatterns != nil || nt.OnFailure != "" {
 			t.Fatalf("notify trigger %+v: want Lambda's defaults", nt)
 		}
 	})
@@ -306,33 +326,37 @@ Resources:
 	}
 }
 
-func TestRouteAuthorizer(t *testing.T) {
-	tpl := mustParse(t, []byte(`
+// TestNoAuthorizer: a template that puts a Lambda authorizer before a route is refused, for
+// gdprd would not run it and every call would cost two invocations in AWS.
+func TestNoAuthorizer(t *testing.T) {
+	for name, src := range map[string]string{
+		"DefaultAuthorizer": `
 Resources:
-  Open:
-    Type: AWS::Serverless::HttpApi
-  Guarded:
+  Api:
     Type: AWS::Serverless::HttpApi
     Properties:
       Auth:
         DefaultAuthorizer: Keys
+        Authorizers: {Keys: {FunctionArn: !GetAtt AFunction.Arn}}
   AFunction:
     Type: AWS::Serverless::Function
     Properties:
       Events:
-        OnOpen: {Type: HttpApi, Properties: {ApiId: !Ref Open, Method: GET, Path: /open}}
-        Default: {Type: HttpApi, Properties: {ApiId: {Ref: Guarded}, Method: GET, Path: /default}}
-        OptOut: {Type: HttpApi, Properties: {ApiId: !Ref Guarded, Method: GET, Path: /none, Auth: {Authorizer: NONE}}}
-        Named: {Type: HttpApi, Properties: {ApiId: !Ref Open, Method: GET, Path: /named, Auth: {Authorizer: Keys}}}
-`))
-	want := map[string]bool{"GET /open": false, "GET /default": true, "GET /none": false, "GET /named": true}
-	for _, r := range tpl.Routes() {
-		if got := r.Auth; got != want[r.Key()] {
-			t.Errorf("%s: Auth %v, want %v", r.Key(), got, want[r.Key()])
-		}
-		delete(want, r.Key())
-	}
-	if len(want) != 0 {
-		t.Fatalf("routes missing: %v", want)
+        Get: {Type: HttpApi, Properties: {ApiId: !Ref Api, Method: GET, Path: /x}}
+`,
+		"RouteAuthorizer": `
+Resources:
+  AFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Get: {Type: HttpApi, Properties: {Method: GET, Path: /x, Auth: {Authorizer: Keys}}}
+`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := samtemplate.Parse([]byte(src)); err == nil || !strings.Contains(err.Error(), "check keys themselves") {
+				t.Fatalf("Parse: %v, want the authorizer refused", err)
+			}
+		})
 	}
 }

@@ -6,9 +6,10 @@ package samtemplate
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/example/gdpr/internal/table"
 )
 
 // Template is the parsed template.yaml. CloudFormation short-form tags (!Ref, !Sub, ...) are
@@ -50,25 +51,12 @@ func Parse(src []byte) (*Template, error) {
 	return &t, nil
 }
 
-// TableDef is what the engines need to know of a DynamoDB table.
-type TableDef struct {
-	// AttributeTypes maps each key attribute to its DynamoDB type ("S", "N", "B").
-	AttributeTypes map[string]string
-	HashKey        string
-	RangeKey       string
-	Indexes        []IndexDef
-	StreamView     string
-	TTLAttribute   string
-}
+// TableDef is what the engines need to know of a DynamoDB table; the type lives with the
+// table port so that the engines do not import this parser.
+type TableDef = table.Def
 
 // IndexDef is one global secondary index.
-type IndexDef struct {
-	Name     string
-	HashKey  string
-	RangeKey string
-	// Projection is ALL, KEYS_ONLY or INCLUDE.
-	Projection string
-}
+type IndexDef = table.IndexDef
 
 type keySchema []struct {
 	AttributeName string `yaml:"AttributeName"`
@@ -134,27 +122,4 @@ func (t *Template) Table(logicalID string) (TableDef, error) {
 		def.TTLAttribute = p.TimeToLiveSpecification.AttributeName
 	}
 	return def, nil
-}
-
-// IndexKeyAttrs lists the attributes that key some secondary index, each once.
-func (d TableDef) IndexKeyAttrs() []string {
-	var names []string
-	for _, ix := range d.Indexes {
-		for _, name := range []string{ix.HashKey, ix.RangeKey} {
-			if name != "" && !slices.Contains(names, name) {
-				names = append(names, name)
-			}
-		}
-	}
-	return names
-}
-
-// Index returns the index with the given name.
-func (d TableDef) Index(name string) (IndexDef, bool) {
-	for _, ix := range d.Indexes {
-		if ix.Name == name {
-			return ix, true
-		}
-	}
-	return IndexDef{}, false
 }

@@ -1,5 +1,7 @@
 // Package secrets turns the service's one master secret into independent keys, one per use
-// (email lookup, pseudonyms, cursors, links), so that no use can forge another's values.
+// (email lookup, pseudonyms, cursors, links, stored answers), so that no use can forge
+// another's values; it seals values with those keys (Sealer) and generates the service's
+// random ids and tokens (NewID).
 package secrets
 
 import (
@@ -21,9 +23,14 @@ const (
 	ForCursor      = "cursor"
 	ForLinks       = "links"
 	ForReplay      = "idempotency-replay"
+	// ForExportLinks signs the emailed download links of exports (internal/export).
+	ForExportLinks = "export-links"
+	// ForSites seals what the marketplace-site deliveries keep: each site's signing secret
+	// and the bodies of deliveries not yet confirmed.
+	ForSites = "sites"
 )
 
-var purposes = []string{ForEmailLookup, ForPseudonym, ForCursor, ForLinks, ForReplay}
+var purposes = []string{ForEmailLookup, ForPseudonym, ForCursor, ForLinks, ForReplay, ForExportLinks, ForSites}
 
 // Master is the master secret, with the key of every purpose derived once.
 type Master struct{ keys map[string][]byte }
@@ -47,7 +54,22 @@ func New(key []byte) (Master, error) {
 // Generate returns a new random master secret, base64-encoded for storage in a file or
 // environment variable.
 func Generate() string {
-	return base64.RawURLEncoding.EncodeToString(Random(48))
+	return NewID("", 48)
+}
+
+// Sizes of random values, in bytes.
+const (
+	// IDBytes (128 bits) makes ids and verification codes unique and unguessable.
+	IDBytes = 16
+	// TokenBytes (256 bits) is the size of bearer secrets: access tokens and API keys.
+	TokenBytes = 32
+)
+
+// NewID returns prefix followed by n random bytes in unpadded base64url: the one generator of
+// the service's random ids, codes and tokens ("req_…", "rcpt_…", access tokens, API keys).
+// Base64url keeps them safe in paths, links and headers.
+func NewID(prefix string, n int) string {
+	return prefix + base64.RawURLEncoding.EncodeToString(Random(n))
 }
 
 // Random returns n bytes from crypto/rand.
@@ -58,6 +80,10 @@ func Random(n int) []byte {
 	}
 	return b
 }
+
+// Ready tells whether m holds a secret: the zero Master, a function's when it declares none,
+// does not.
+func (m Master) Ready() bool { return m.keys != nil }
 
 // Key returns the 32-byte key for one purpose. An unknown purpose is a programming error.
 func (m Master) Key(purpose string) []byte {

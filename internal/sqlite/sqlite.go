@@ -25,7 +25,12 @@ import (
 // the machine losing power, which NORMAL does not. This store holds consent records and audit
 // trails that are evidence; one fsync per commit is the price (a 4 KiB synchronous write takes
 // about 0.12 ms on the development machines).
-const pragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+//
+// secure_delete(ON) overwrites deleted content with zeros, so an erased subject's rows do not
+// linger in the file's free pages (Art. 17). In WAL mode the zeroed pages reach the database
+// file at the next checkpoint (automatic every 1000 pages, and when the last connection
+// closes); until then the file, and WAL frames of earlier writes, still hold the old bytes.
+const pragmas = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=secure_delete(ON)"
 
 // readers bounds the read connections, each of which keeps its own page cache. In WAL mode
 // reads never wait for the writer.

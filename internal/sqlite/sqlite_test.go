@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -352,5 +353,58 @@ func writeForever(t *testing.T, path string) {
 	for i := 0; ; i++ {
 		mustPut(t, db, table.Key{PK: "T#t1", SK: fmt.Sprintf("%08d", i)}, map[string]int{"i": i})
 		fmt.Println(i)
+	}
+}
+
+// TestSecureDelete proves that a deleted item leaves no trace in the database file: without
+// secure_delete its bytes stay in a free page until the page is reused.
+func TestSecureDelete(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gdpr.db")
+	db, err := sqlite.Open(path, tabletest.Def(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := "erase-me-7f3c1a9e"
+	k := table.Key{PK: "T#t1#S#u-1", SK: "PROFILE"}
+	for i := range 50 {
+		mustPut(t, db, table.Key{PK: "T#t1#S#u-1", SK: "DEV#" + strconv.Itoa(i)}, map[string]string{"ua": marker + strconv.Itoa(i)})
+	}
+	mustPut(t, db, k, map[string]string{"email": marker})
+	if err := db.Delete(t.Context(), k, table.Cond{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if err := db.Delete(t.Context(), table.Key{PK: "T#t1#S#u-1", SK: "DEV#" + strconv.Itoa(i)}, table.Cond{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, pos := readAll(t, db, "")
+	if len(cs) == 0 {
+		t.Fatal("no feed")
+	}
+	for pos != "" {
+		if _, err := db.TrimFeed(t.Context(), pos); err != nil {
+			t.Fatal(err)
+		}
+		var more []table.Change
+		if more, pos = readAll(t, db, pos); len(more) == 0 {
+			break
+		}
+	}
+	// Closing the last connection checkpoints the WAL into the file and removes it.
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(f)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(marker)) {
+			t.Fatalf("%s still holds a deleted item's bytes", filepath.Base(f))
+		}
 	}
 }

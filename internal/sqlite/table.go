@@ -198,29 +198,51 @@ func (d *DB) Query(ctx context.Context, q table.Query) (table.Page, error) {
 		b.WriteString(" AND " + src.rng + " " + op + " ?")
 		args = append(args, value)
 	}
+	// The range's bounds: SQLite starts an index range at one lower bound and ends it at one
+	// upper bound, checking any other row by row. So a table query's cursor replaces the bound
+	// it passes, or every page would scan again from the prefix: pages of a million-item
+	// partition were quadratic.
+	lo, loOp, hi, hiOp := "", ">=", "", "<="
 	if q.Prefix != "" {
-		cond(">=", q.Prefix)
+		lo = q.Prefix
 		if end, ok := prefixEnd(q.Prefix); ok {
-			cond("<", end)
+			hi, hiOp = end, "<"
 		}
 	}
 	if q.From != "" {
-		cond(">=", q.From)
+		lo = q.From
 	}
 	if q.To != "" {
-		cond("<=", q.To)
+		hi = q.To
+	}
+	var c cursor
+	if q.Cursor != "" {
+		var err error
+		if c, err = decodeCursor(q); err != nil {
+			return table.Page{}, err
+		}
+		if src.index == "" {
+			if !q.Desc && c.SK >= lo {
+				lo, loOp = c.SK, ">"
+			}
+			if q.Desc && (hi == "" || c.SK <= hi) {
+				hi, hiOp = c.SK, "<"
+			}
+		}
+	}
+	if lo != "" {
+		cond(loOp, lo)
+	}
+	if hi != "" {
+		cond(hiOp, hi)
 	}
 	op, dir := ">", ""
 	if q.Desc {
 		op, dir = "<", " DESC"
 	}
 	if q.Cursor != "" {
-		c, err := decodeCursor(q)
-		if err != nil {
-			return table.Page{}, err
-		}
 		if src.index == "" {
-			cond(op, c.SK)
+			cond(op, c.SK) // the bound above unless the cursor lies outside the range
 		} else {
 			// Index sort keys may repeat; the table key breaks ties, as in the ORDER BY.
 			b.WriteString(" AND (" + src.rng + ", pk, sk) " + op + " (?, ?, ?)")

@@ -1,22 +1,20 @@
 // Package streamimage converts table items to the images of a DynamoDB stream record and
 // back, so stream handlers decode what Lambda delivers and gdprd encodes what it feeds them.
+//
+// An image shows an item exactly as internal/dynamo stores it, so the conversion is
+// dynamo's own (dynamo.ItemAttributes, dynamo.ItemFromAttributes); this package only maps the
+// SDK's attribute values to aws-lambda-go's event types and back.
 package streamimage
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/example/gdpr/internal/dynamo"
 	"github.com/example/gdpr/internal/table"
 )
-
-// An image holds pk and sk (S), v (N) and one attribute per top-level member of the item's
-// JSON data, exactly as internal/dynamo stores the item: JSON strings are S, numbers N (the
-// digits as written), booleans BOOL, null NULL, objects M and arrays L.
 
 // Keys is the Keys member of a stream record of the item with key k.
 func Keys(k table.Key) map[string]events.DynamoDBAttributeValue {
@@ -28,136 +26,35 @@ func Keys(k table.Key) map[string]events.DynamoDBAttributeValue {
 
 // Image is the stream image of it.
 func Image(it table.Item) (map[string]events.DynamoDBAttributeValue, error) {
-	dec := json.NewDecoder(bytes.NewReader(it.Data))
-	dec.UseNumber()
-	var data map[string]any
-	if err := dec.Decode(&data); err != nil {
-		return nil, fmt.Errorf("streamimage: item %s: data: %w", it.Key, err)
+	av, err := dynamo.ItemAttributes(it)
+	if err != nil {
+		return nil, fmt.Errorf("streamimage: %w", err)
 	}
-	img := Keys(it.Key)
-	for name, v := range data {
-		switch name {
-		case table.AttrPK, table.AttrSK, table.AttrVersion:
-			return nil, fmt.Errorf("streamimage: item %s: data uses reserved attribute %q", it.Key, name)
-		}
-		a, err := toAttr(v)
-		if err != nil {
+	img := make(map[string]events.DynamoDBAttributeValue, len(av))
+	for name, a := range av {
+		if img[name], err = toEvent(a); err != nil {
 			return nil, fmt.Errorf("streamimage: item %s: attribute %q: %w", it.Key, name, err)
 		}
-		img[name] = a
 	}
-	img[table.AttrVersion] = events.NewNumberAttribute(strconv.FormatInt(it.Version, 10))
 	return img, nil
-}
-
-func toAttr(v any) (events.DynamoDBAttributeValue, error) {
-	switch v := v.(type) {
-	case string:
-		return events.NewStringAttribute(v), nil
-	case json.Number:
-		return events.NewNumberAttribute(v.String()), nil
-	case bool:
-		return events.NewBooleanAttribute(v), nil
-	case nil:
-		return events.NewNullAttribute(), nil
-	case map[string]any:
-		m := make(map[string]events.DynamoDBAttributeValue, len(v))
-		for name, e := range v {
-			a, err := toAttr(e)
-			if err != nil {
-				return events.DynamoDBAttributeValue{}, err
-			}
-			m[name] = a
-		}
-		return events.NewMapAttribute(m), nil
-	case []any:
-		l := make([]events.DynamoDBAttributeValue, len(v))
-		for i, e := range v {
-			a, err := toAttr(e)
-			if err != nil {
-				return events.DynamoDBAttributeValue{}, err
-			}
-			l[i] = a
-		}
-		return events.NewListAttribute(l), nil
-	}
-	return events.DynamoDBAttributeValue{}, fmt.Errorf("unexpected JSON value %T", v)
 }
 
 // Item reads an image back into the item it shows. An image without v (a KEYS_ONLY view)
 // reads as Version 0.
 func Item(img map[string]events.DynamoDBAttributeValue) (table.Item, error) {
-	pk, okPK := img[table.AttrPK]
-	sk, okSK := img[table.AttrSK]
-	if !okPK || !okSK || pk.DataType() != events.DataTypeString || sk.DataType() != events.DataTypeString {
-		return table.Item{}, errors.New("streamimage: image without string pk and sk")
-	}
-	it := table.Item{Key: table.Key{PK: pk.String(), SK: sk.String()}}
-	data := make(map[string]any, len(img))
+	av := make(map[string]types.AttributeValue, len(img))
 	for name, a := range img {
-		switch name {
-		case table.AttrPK, table.AttrSK, table.AttrWrite:
-		case table.AttrVersion:
-			if a.DataType() != events.DataTypeNumber {
-				return table.Item{}, fmt.Errorf("streamimage: item %s: version is not a number", it.Key)
-			}
-			v, err := strconv.ParseInt(a.Number(), 10, 64)
-			if err != nil {
-				return table.Item{}, fmt.Errorf("streamimage: item %s: version: %w", it.Key, err)
-			}
-			it.Version = v
-		default:
-			v, err := fromAttr(a)
-			if err != nil {
-				return table.Item{}, fmt.Errorf("streamimage: item %s: attribute %q: %w", it.Key, name, err)
-			}
-			data[name] = v
+		v, err := fromEvent(a)
+		if err != nil {
+			return table.Item{}, fmt.Errorf("streamimage: attribute %q: %w", name, err)
 		}
+		av[name] = v
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	// Strings come back as they were stored, not with <, > and & escaped.
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(data); err != nil {
-		return table.Item{}, fmt.Errorf("streamimage: item %s: %w", it.Key, err)
+	it, err := dynamo.ItemFromAttributes(av)
+	if err != nil {
+		return table.Item{}, fmt.Errorf("streamimage: %w", err)
 	}
-	it.Data = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	return it, nil
-}
-
-func fromAttr(a events.DynamoDBAttributeValue) (any, error) {
-	switch a.DataType() {
-	case events.DataTypeString:
-		return a.String(), nil
-	case events.DataTypeNumber:
-		return json.Number(a.Number()), nil
-	case events.DataTypeBoolean:
-		return a.Boolean(), nil
-	case events.DataTypeNull:
-		return nil, nil
-	case events.DataTypeMap:
-		m := make(map[string]any, len(a.Map()))
-		for name, e := range a.Map() {
-			v, err := fromAttr(e)
-			if err != nil {
-				return nil, err
-			}
-			m[name] = v
-		}
-		return m, nil
-	case events.DataTypeList:
-		l := make([]any, len(a.List()))
-		for i, e := range a.List() {
-			v, err := fromAttr(e)
-			if err != nil {
-				return nil, err
-			}
-			l[i] = v
-		}
-		return l, nil
-	}
-	// Sets and binaries have no JSON form; the table port never writes them.
-	return nil, fmt.Errorf("attribute type %d has no JSON form", a.DataType())
 }
 
 // Change decodes one stream record into the change it reports. Seq is the record's
@@ -168,12 +65,12 @@ func Change(r events.DynamoDBEventRecord) (table.Change, error) {
 		Event: r.EventName,
 		At:    r.Change.ApproximateCreationDateTime.UTC(),
 	}
-	pk, okPK := r.Change.Keys[table.AttrPK]
-	sk, okSK := r.Change.Keys[table.AttrSK]
-	if !okPK || !okSK || pk.DataType() != events.DataTypeString || sk.DataType() != events.DataTypeString {
-		return table.Change{}, fmt.Errorf("streamimage: record %s: keys without string pk and sk", r.EventID)
+	// The keys alone read as an item with no data.
+	k, err := Item(r.Change.Keys)
+	if err != nil {
+		return table.Change{}, fmt.Errorf("streamimage: record %s: keys: %w", r.EventID, err)
 	}
-	c.Key = table.Key{PK: pk.String(), SK: sk.String()}
+	c.Key = k.Key
 	if r.Change.OldImage != nil {
 		old, err := Item(r.Change.OldImage)
 		if err != nil {
@@ -189,4 +86,85 @@ func Change(r events.DynamoDBEventRecord) (table.Change, error) {
 		c.New = &newer
 	}
 	return c, nil
+}
+
+// toEvent maps an SDK attribute value to the event type, member for member, binaries aside.
+func toEvent(a types.AttributeValue) (events.DynamoDBAttributeValue, error) {
+	switch a := a.(type) {
+	case *types.AttributeValueMemberS:
+		return events.NewStringAttribute(a.Value), nil
+	case *types.AttributeValueMemberN:
+		return events.NewNumberAttribute(a.Value), nil
+	case *types.AttributeValueMemberBOOL:
+		return events.NewBooleanAttribute(a.Value), nil
+	case *types.AttributeValueMemberNULL:
+		return events.NewNullAttribute(), nil
+	case *types.AttributeValueMemberSS:
+		return events.NewStringSetAttribute(a.Value), nil
+	case *types.AttributeValueMemberNS:
+		return events.NewNumberSetAttribute(a.Value), nil
+	case *types.AttributeValueMemberM:
+		m := make(map[string]events.DynamoDBAttributeValue, len(a.Value))
+		for name, e := range a.Value {
+			v, err := toEvent(e)
+			if err != nil {
+				return events.DynamoDBAttributeValue{}, err
+			}
+			m[name] = v
+		}
+		return events.NewMapAttribute(m), nil
+	case *types.AttributeValueMemberL:
+		l := make([]events.DynamoDBAttributeValue, len(a.Value))
+		for i, e := range a.Value {
+			v, err := toEvent(e)
+			if err != nil {
+				return events.DynamoDBAttributeValue{}, err
+			}
+			l[i] = v
+		}
+		return events.NewListAttribute(l), nil
+	}
+	// Binaries have no JSON form, and the table port never writes them.
+	return events.DynamoDBAttributeValue{}, fmt.Errorf("attribute type %T is not mapped", a)
+}
+
+// fromEvent maps an event attribute value to the SDK type, member for member, binaries aside.
+func fromEvent(a events.DynamoDBAttributeValue) (types.AttributeValue, error) {
+	switch a.DataType() {
+	case events.DataTypeString:
+		return &types.AttributeValueMemberS{Value: a.String()}, nil
+	case events.DataTypeNumber:
+		return &types.AttributeValueMemberN{Value: a.Number()}, nil
+	case events.DataTypeBoolean:
+		return &types.AttributeValueMemberBOOL{Value: a.Boolean()}, nil
+	case events.DataTypeNull:
+		return &types.AttributeValueMemberNULL{Value: true}, nil
+	case events.DataTypeStringSet:
+		return &types.AttributeValueMemberSS{Value: a.StringSet()}, nil
+	case events.DataTypeNumberSet:
+		return &types.AttributeValueMemberNS{Value: a.NumberSet()}, nil
+	case events.DataTypeMap:
+		m := make(map[string]types.AttributeValue, len(a.Map()))
+		for name, e := range a.Map() {
+			v, err := fromEvent(e)
+			if err != nil {
+				return nil, err
+			}
+			m[name] = v
+		}
+		return &types.AttributeValueMemberM{Value: m}, nil
+	case events.DataTypeList:
+		l := make([]types.AttributeValue, len(a.List()))
+		for i, e := range a.List() {
+			v, err := fromEvent(e)
+			if err != nil {
+				return nil, err
+			}
+			l[i] = v
+		}
+		return &types.AttributeValueMemberL{Value: l}, nil
+	}
+	// Binaries have no JSON form, and the table port never writes them (a zero value reads as
+	// one, with nothing in it).
+	return nil, fmt.Errorf("attribute type %d is not mapped", a.DataType())
 }

@@ -220,3 +220,16 @@ func canonical(t *testing.T, data []byte) string {
 	}
 	return string(b)
 }
+
+func TestItemErrBinary(t *testing.T) {
+	for name, a := range map[string]events.DynamoDBAttributeValue{
+		"Binary": events.NewBinaryAttribute([]byte("x")),
+		"Zero":   {},
+	} {
+		img := streamimage.Keys(table.Key{PK: "p", SK: "s"})
+		img["b"] = a
+		if _, err := streamimage.Item(img); err == nil {
+			t.Errorf("%s: no error for a binary attribute", name)
+		}
+	}
+}

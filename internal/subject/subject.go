@@ -1,27 +1,25 @@
 // Package subject names data subjects in storage without revealing them: the keys of a
 // subject's partition, the email lookup keyed by a keyed hash, and the pseudonym that stands
-// for a subject in ledgers, requests and the audit once they are erased.
+// for a subject in ledgers, requests and the audit once they are erased. It owns the PROFILE
+// item and the email lookup (profile.go): every read and write of either goes through it, so
+// a profile always carries its place on the shard index and its email's lookup.
 package subject
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/mail"
 	"regexp"
 	"strings"
-	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/table"
 )
 
-// Sort keys of a subject's partition.
+// Sort keys of a subject's partition. The profile's is this package's alone (ProfileKey).
 const (
-	SKProfile = "PROFILE"
+	skProfile = "PROFILE"
 	SKConsent = "CONSENT"
 	// SKLedgerPrefix starts consent ledger entries: CONSENT#{time}#{id}.
 	SKLedgerPrefix = "CONSENT#"
@@ -35,7 +33,8 @@ var ErrNotFound = apperr.New(apperr.NotFound, "subject_not_found", "No such subj
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 
 // ValidateID checks a subject id as the plugins send it: 1-128 characters of letters,
-// digits and . _ : @ -. The message never repeats the id.
+// digits and . _ : -, starting with a letter or digit ("#", which separates the parts of a
+// key, and "@" are not among them). The message never repeats the id.
 func ValidateID(id string) error {
 	if !validID.MatchString(id) {
 		return apperr.Validation(apperr.FieldError{Field: "subject_id", Message: "must be 1-128 letters, digits or . _ : -, starting with a letter or digit"})
@@ -71,7 +70,8 @@ func EmailKey(m secrets.Master, tenant, normalizedEmail string) table.Key {
 	return table.Key{PK: "T#" + tenant + "#E#" + m.Hash(secrets.ForEmailLookup, tenant+"\x00"+normalizedEmail), SK: "EMAIL"}
 }
 
-// EmailLookup is the stored email lookup item.
+// EmailLookup is the stored email lookup item. ProfileWrite writes it, with the profile whose
+// email it is.
 type EmailLookup struct {
 	SubjectID string `json:"subject_id"`
 }
@@ -91,68 +91,4 @@ func FindByEmail(ctx context.Context, t table.Table, m secrets.Master, tenant, n
 		return "", err
 	}
 	return l.SubjectID, nil
-}
-
-// Rules of the profile's fields, shared by the profile a site sends (consent) and the
-// rectification a subject asks for (dsr), so that neither can store what the other refuses.
-var (
-	profileTextMax = map[string]int{"first_name": 100, "last_name": 100, "username": 100, "company": 200}
-	validPhone     = regexp.MustCompile(`^\+?[0-9 ().-]{3,32}$`)
-)
-
-// CheckProfileField checks the value of a profile field other than email (NormalizeEmail) and
-// the security questions. It returns whether the value is valid and, when not, the rule it
-// breaks, worded without the value.
-func CheckProfileField(name, value string) (ok bool, rule string) {
-	if name == "phone" {
-		return validPhone.MatchString(value), "must be 3-32 digits, spaces or ( ) . -, optionally after +"
-	}
-	max := profileTextMax[name]
-	return PlainText(value, max), fmt.Sprintf("must be at most %d characters, without control characters", max)
-}
-
-// PlainText tells whether s is valid UTF-8 of at most max characters with no control
-// characters: what free-text fields of personal data may hold.
-func PlainText(s string, max int) bool {
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
-
-// SecurityQuestion is stored with its answer hashed (argon2id/bcrypt): never in clear.
-type SecurityQuestion struct {
-	Question   string `json:"question"`
-	AnswerHash string `json:"answer_hash"`
-}
-
-// Profile is the personal data a site gives the service about a subject, as stored.
-type Profile struct {
-	SubjectID         string             `json:"subject_id"`
-	FirstName         string             `json:"first_name,omitempty"`
-	LastName          string             `json:"last_name,omitempty"`
-	Username          string             `json:"username,omitempty"`
-	Email             string             `json:"email,omitempty"`
-	Phone             string             `json:"phone,omitempty"`
-	Company           string             `json:"company,omitempty"`
-	SecurityQuestions []SecurityQuestion `json:"security_questions,omitempty"`
-	UpdatedAt         time.Time          `json:"updated_at"`
-}
-
-// GetProfile reads a subject's profile and its version. Errors: ErrNotFound.
-func GetProfile(ctx context.Context, t table.Table, tenant, id string) (Profile, int64, error) {
-	it, err := t.Get(ctx, Key(tenant, id, SKProfile))
-	if errors.Is(err, table.ErrNotFound) {
-		return Profile{}, 0, ErrNotFound
-	}
-	if err != nil {
-		return Profile{}, 0, err
-	}
-	var p Profile
-	return p, it.Version, it.Decode(&p)
 }

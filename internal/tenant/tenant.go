@@ -1,5 +1,6 @@
 // Package tenant holds the customer sites the service works for: their settings (purposes,
-// notice and retention periods, external systems) and their API keys, stored only as hashes.
+// notice and retention periods, limits; see Settings), their external systems, and their API
+// keys, stored only as hashes.
 package tenant
 
 import (
@@ -24,6 +25,26 @@ type Purpose struct {
 	Description string `json:"description"`
 	// Required purposes must be granted for a subject to log in.
 	Required bool `json:"required"`
+	// LegalBasis is the Art. 6(1) basis of the processing for the purpose (one of
+	// LegalBases); empty means DefaultLegalBasis.
+	LegalBasis string `json:"legal_basis,omitempty"`
+}
+
+// Legal bases of Art. 6(1)(a) to (f) GDPR, as LegalBasis names them.
+var LegalBases = []string{"consent", "contract", "legal_obligation", "vital_interests", "public_task", "legitimate_interests"}
+
+// Basis is the purpose's legal basis: LegalBasis, or by default "contract" for terms (the
+// account the subject signs up for needs it) and "consent" for every other purpose, since
+// the service records each as a consent decision.
+func (p Purpose) Basis() string {
+	switch {
+	case p.LegalBasis != "":
+		return p.LegalBasis
+	case p.Name == "terms":
+		return "contract"
+	default:
+		return "consent"
+	}
 }
 
 // ExternalSystem is a marketplace site database (WordPress, Drupal, Joomla, ...) where the
@@ -46,34 +67,38 @@ type RateLimits struct {
 	PerSourcePerHour int `json:"per_source_per_hour"`
 }
 
-// Tenant is one customer site and its settings.
+// Tenant is one customer site: its settings, and what only the service changes.
 type Tenant struct {
-	ID                  string             `json:"id"`
-	Purposes            []Purpose          `json:"purposes"`
-	NoticePeriodDays    int                `json:"notice_period_days"`
-	DeviceRetentionDays int                `json:"device_retention_days"`
-	ExportLinkDays      int                `json:"export_link_days"`
-	DPOEmail            string             `json:"dpo_email,omitempty"`
-	ExternalSystems     []ExternalSystem   `json:"external_systems,omitempty"`
-	Retained            []RetainedCategory `json:"retained,omitempty"`
-	// Holidays are public holidays (YYYY-MM-DD) that deadlines roll over, like weekends.
-	Holidays   []string   `json:"holidays,omitempty"`
-	RateLimits RateLimits `json:"rate_limits"`
-	CreatedAt  time.Time  `json:"created_at"`
+	ID string `json:"id"`
+	Settings
+	ExternalSystems []ExternalSystem `json:"external_systems,omitempty"`
+	CreatedAt       time.Time        `json:"created_at"`
 }
 
-// Default settings of a tenant: a new tenant gets them, and a setting left at zero means them.
+// Default settings of a tenant: a new tenant gets them, a setting a stored tenant lacks or
+// a merge patch removes reads as them, and a setting left at zero means them.
 const (
 	DefaultNoticePeriodDays    = 30
 	DefaultDeviceRetentionDays = 90
 	DefaultExportLinkDays      = 7
 	DefaultPerEmailPerHour     = 10
 	DefaultPerSourcePerHour    = 100
+	// DefaultInactiveDays 0: accounts are never deleted for inactivity unless the tenant says so.
+	DefaultInactiveDays = 0
 )
+
+// DefaultReminderDays are the days before the due date the operator is reminded of an open
+// request: a week ahead, and two days ahead.
+func DefaultReminderDays() []int { return []int{7, 2} }
 
 // DeviceRetention is how long device observations are kept.
 func (t Tenant) DeviceRetention() time.Duration {
 	return time.Duration(orDefault(t.DeviceRetentionDays, DefaultDeviceRetentionDays)) * 24 * time.Hour
+}
+
+// ExportLife is how long an export and its emailed link live.
+func (t Tenant) ExportLife() time.Duration {
+	return time.Duration(orDefault(t.ExportLinkDays, DefaultExportLinkDays)) * 24 * time.Hour
 }
 
 // SubmissionLimits are the hourly limits of public request submissions per email and per
@@ -89,20 +114,27 @@ func orDefault(v, def int) int {
 	return def
 }
 
-// Defaults returns the settings of a new tenant.
+// Defaults returns a new tenant: the one place default settings live.
 func Defaults(id string, now time.Time) Tenant {
 	return Tenant{
 		ID: id,
-		Purposes: []Purpose{
-			{Name: "terms", Description: "Accept the terms and the privacy policy version.", Required: true},
-			{Name: "rba", Description: "Device information is collected for risk-based authentication."},
-			{Name: "marketing", Description: "Email about offers and new features."},
+		Settings: Settings{
+			Purposes: []Purpose{
+				{Name: "terms", Description: "Accept the terms and the privacy policy version.", Required: true},
+				{Name: "rba", Description: "Device information is collected for risk-based authentication."},
+				{Name: "marketing", Description: "Email about offers and new features."},
+			},
+			NoticePeriodDays:    DefaultNoticePeriodDays,
+			DeviceRetentionDays: DefaultDeviceRetentionDays,
+			ExportLinkDays:      DefaultExportLinkDays,
+			Retained:            []RetainedCategory{},
+			Holidays:            []string{},
+			RateLimits:          RateLimits{PerEmailPerHour: DefaultPerEmailPerHour, PerSourcePerHour: DefaultPerSourcePerHour},
+			ReminderDays:        DefaultReminderDays(),
+			InactiveDays:        DefaultInactiveDays,
+			ApprovalRequired:    []string{},
 		},
-		NoticePeriodDays:    DefaultNoticePeriodDays,
-		DeviceRetentionDays: DefaultDeviceRetentionDays,
-		ExportLinkDays:      DefaultExportLinkDays,
-		RateLimits:          RateLimits{PerEmailPerHour: DefaultPerEmailPerHour, PerSourcePerHour: DefaultPerSourcePerHour},
-		CreatedAt:           now.UTC(),
+		CreatedAt: now.UTC(),
 	}
 }
 
@@ -127,7 +159,8 @@ func ValidateID(id string) error {
 	return nil
 }
 
-// Roles of keys.
+// Roles of keys: the second part of a key (gk_{role}_...) and what the HTTP layer checks a
+// route's access against. The one definition of their names.
 const (
 	RoleSite  = "site"
 	RoleAdmin = "admin"
@@ -214,7 +247,7 @@ func newKeys(id string, now time.Time) (Keys, []table.Write, error) {
 // newKey returns "gk_<role>_<tenant>_<256 random bits>". The prefix lets secret scanners
 // spot leaked keys and lets the service find the tenant without a global index.
 func newKey(role, id string) string {
-	return "gk_" + role + "_" + id + "_" + base64.RawURLEncoding.EncodeToString(secrets.Random(32))
+	return secrets.NewID("gk_"+role+"_"+id+"_", secrets.TokenBytes)
 }
 
 // hashKey is SHA-256: keys carry 256 random bits, so a fast hash is safe and a lookup by
@@ -226,18 +259,28 @@ func hashKey(key string) string {
 
 // Get returns a tenant's settings. Errors: ErrNotFound.
 func (s Store) Get(ctx context.Context, id string) (Tenant, error) {
+	_, t, err := s.read(ctx, id)
+	return t, err
+}
+
+// read returns a tenant's item and the tenant it holds. Settings the item lacks (it was
+// stored before they existed) read as their defaults. Errors: ErrNotFound.
+func (s Store) read(ctx context.Context, id string) (table.Item, Tenant, error) {
 	if ValidateID(id) != nil {
-		return Tenant{}, ErrNotFound
+		return table.Item{}, Tenant{}, ErrNotFound
 	}
 	it, err := s.Table.Get(ctx, settingsKey(id))
 	if errors.Is(err, table.ErrNotFound) {
-		return Tenant{}, ErrNotFound
+		return table.Item{}, Tenant{}, ErrNotFound
 	}
 	if err != nil {
-		return Tenant{}, err
+		return table.Item{}, Tenant{}, err
 	}
 	var t Tenant
-	return t, it.Decode(&t)
+	if err := decodeOnDefaults(it.Data, &t); err != nil {
+		return table.Item{}, Tenant{}, fmt.Errorf("tenant: decode %s: %w", it.Key, err)
+	}
+	return it, t, nil
 }
 
 // Exists tells whether a tenant exists.

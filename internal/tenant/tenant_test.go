@@ -165,7 +165,7 @@ func TestSettingsFallBackToDefaults(t *testing.T) {
 	if e, s := zero.SubmissionLimits(); e != 10 || s != 100 {
 		t.Fatalf("SubmissionLimits = %d, %d; want 10, 100", e, s)
 	}
-	set := tenant.Tenant{DeviceRetentionDays: 30, RateLimits: tenant.RateLimits{PerEmailPerHour: 3, PerSourcePerHour: 7}}
+	set := tenant.Tenant{Settings: tenant.Settings{DeviceRetentionDays: 30, RateLimits: tenant.RateLimits{PerEmailPerHour: 3, PerSourcePerHour: 7}}}
 	if got, want := set.DeviceRetention(), 30*24*time.Hour; got != want {
 		t.Fatalf("DeviceRetention = %s, want %s", got, want)
 	}

@@ -10,14 +10,14 @@ import (
 )
 
 // BenchmarkLoginGate measures the login gate in process on SQLite: the API Gateway event in,
-// the response out, through the whole HTTP layer (authorizer context, routing, one table read,
+// the response out, through the whole HTTP layer (the key check, cached; routing, one table read,
 // rendering, the request log line). Goal: p99 <= 1 ms. Run:
 //
 //	go test ./internal/handlers -run '^$' -bench LoginGate -benchtime 20000x
 func BenchmarkLoginGate(b *testing.B) {
 	f := newCSFixture(b, csSQLite)
 	f.decide(b, "u-42", true, true, false)
-	ev := csGateEvent("u-42")
+	ev := csGateEvent(f, "u-42")
 	csBench(b, f, func(int) events.APIGatewayV2HTTPRequest { return ev }, 200)
 }
 
@@ -27,7 +27,7 @@ func BenchmarkRecordDecision(b *testing.B) {
 	f := newCSFixture(b, csSQLite)
 	csBench(b, f, func(i int) events.APIGatewayV2HTTPRequest {
 		// Spread over subjects, as real traffic is: one subject's chain would serialize.
-		return csPostEvent("/v1/consents", "POST /v1/consents", "", csDecision(fmt.Sprintf("u-%d", i%1000), true, i%2 == 0, false))
+		return csPostEvent(f, "/v1/consents", "POST /v1/consents", "", csDecision(fmt.Sprintf("u-%d", i%1000), true, i%2 == 0, false))
 	}, 201)
 }
 
@@ -35,20 +35,20 @@ func BenchmarkRecordDecision(b *testing.B) {
 func BenchmarkRecordDevice(b *testing.B) {
 	f := newCSFixture(b, csSQLite)
 	f.decide(b, "u-42", true, true, false)
-	ev := csPostEvent("/v1/subjects/u-42/devices", "POST /v1/subjects/{subject_id}/devices", "u-42", `{"ip":"203.0.113.9","browser":"Firefox 146"}`)
+	ev := csPostEvent(f, "/v1/subjects/u-42/devices", "POST /v1/subjects/{subject_id}/devices", "u-42", `{"ip":"203.0.113.9","browser":"Firefox 146"}`)
 	csBench(b, f, func(int) events.APIGatewayV2HTTPRequest { return ev }, 202)
 }
 
-func csAuthorized(ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPRequest {
+// csAuthorized is ev with acme's site key.
+func csAuthorized(f *csFixture, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPRequest {
 	ev.Version = "2.0"
-	ev.Headers = map[string]string{"content-type": "application/json"}
+	ev.Headers = map[string]string{"content-type": "application/json", "authorization": "Bearer " + f.keys["acme"].SiteKey}
 	ev.RequestContext.RequestID = "bench"
-	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"tenant": "acme", "role": "site"}}
 	return ev
 }
 
-func csGateEvent(subjectID string) events.APIGatewayV2HTTPRequest {
-	ev := csAuthorized(events.APIGatewayV2HTTPRequest{
+func csGateEvent(f *csFixture, subjectID string) events.APIGatewayV2HTTPRequest {
+	ev := csAuthorized(f, events.APIGatewayV2HTTPRequest{
 		RouteKey: "GET /v1/consents/{subject_id}", RawPath: "/v1/consents/" + subjectID,
 		PathParameters: map[string]string{"subject_id": subjectID},
 	})
@@ -56,8 +56,8 @@ func csGateEvent(subjectID string) events.APIGatewayV2HTTPRequest {
 	return ev
 }
 
-func csPostEvent(path, routeKey, subjectID, body string) events.APIGatewayV2HTTPRequest {
-	ev := csAuthorized(events.APIGatewayV2HTTPRequest{RouteKey: routeKey, RawPath: path, Body: body})
+func csPostEvent(f *csFixture, path, routeKey, subjectID, body string) events.APIGatewayV2HTTPRequest {
+	ev := csAuthorized(f, events.APIGatewayV2HTTPRequest{RouteKey: routeKey, RawPath: path, Body: body})
 	if subjectID != "" {
 		ev.PathParameters = map[string]string{"subject_id": subjectID}
 	}

@@ -18,10 +18,10 @@ import (
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/dynamo"
-	"github.com/example/gdpr/internal/handlers"
 	"github.com/example/gdpr/internal/handlers/consentapi"
 	"github.com/example/gdpr/internal/handlers/retentionjob"
 	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/lambdamain"
 	"github.com/example/gdpr/internal/mototest"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/secrets"
@@ -29,7 +29,7 @@ import (
 	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/table/tabletest"
-	"github.com/example/gdpr/internal/tablecount"
+	"github.com/example/gdpr/internal/table/tabletest/tablecount"
 	"github.com/example/gdpr/internal/tenant"
 )
 
@@ -95,7 +95,8 @@ type csFixture struct {
 	svc  *consent.Service
 	logs *csLogs
 	// retention is RetentionFunction's job on the same ports.
-	retention handlers.ScheduleHandler
+	retention lambdamain.ScheduleHandler
+	keys      map[string]tenant.Keys // by tenant
 }
 
 // csLogs collects log output from concurrent handlers.
@@ -129,10 +130,17 @@ func newCSFixture(tb testing.TB, open csOpener) *csFixture {
 	}
 	logs := &csLogs{}
 	p := &ports.Ports{Table: counted, Clock: clk, Secrets: m, Log: slog.New(slog.NewJSONHandler(logs, nil))}
+	keys := map[string]tenant.Keys{}
 	for _, id := range []string{"acme", "beta"} {
-		if _, _, err := (tenant.Store{Table: counted, Clock: clk}).Create(tb.Context(), id); err != nil {
+		_, k, err := (tenant.Store{Table: counted, Clock: clk}).Create(tb.Context(), id)
+		if err != nil {
 			tb.Fatal(err)
 		}
+		keys[id] = k
+	}
+	retention, err := retentionjob.New(p)
+	if err != nil {
+		tb.Fatal(err)
 	}
 	a, err := consentapi.New(p)
 	if err != nil {
@@ -144,11 +152,12 @@ func newCSFixture(tb testing.TB, open csOpener) *csFixture {
 		clock:     clk,
 		svc:       consent.New(consent.Config{Table: counted, Clock: clk, Secrets: m, Tenants: tenant.Store{Table: counted, Clock: clk}}),
 		logs:      logs,
-		retention: retentionjob.New(p),
+		retention: retention,
+		keys:      keys,
 	}
 }
 
-// csCall is one request as API Gateway hands it over, with the context the authorizer adds.
+// csCall is one request as API Gateway hands it over, with the key of tenant's role.
 type csCall struct {
 	method, path, body string
 	tenant, role       string
@@ -211,7 +220,9 @@ func (f *csFixture) do(tb testing.TB, c csCall) csResponse {
 	if t == "" {
 		t = "acme"
 	}
-	ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"tenant": t, "role": role}}
+	if _, set := ev.Headers["authorization"]; !set {
+		ev.Headers["authorization"] = "Bearer " + f.key(tb, t, role)
+	}
 	out, err := f.api.Handle(tb.Context(), ev)
 	if err != nil {
 		tb.Fatalf("Handle returned an error: %v", err)
@@ -220,6 +231,19 @@ func (f *csFixture) do(tb testing.TB, c csCall) csResponse {
 		tb.Fatalf("%s %s: no X-Request-Id", c.method, c.path)
 	}
 	return csResponse{status: out.StatusCode, headers: out.Headers, body: out.Body}
+}
+
+// key is the API key of tenant's role.
+func (f *csFixture) key(tb testing.TB, tenantID, role string) string {
+	tb.Helper()
+	switch role {
+	case tenant.RoleSite:
+		return f.keys[tenantID].SiteKey
+	case tenant.RoleAdmin:
+		return f.keys[tenantID].AdminKey
+	}
+	tb.Fatalf("role %q", role)
+	return ""
 }
 
 // want checks the status, and for an error the problem's code.
@@ -628,9 +652,11 @@ func testUnauthenticated(t *testing.T, f *csFixture) {
 		"POST /v1/consents/{subject_id}/withdraw", "PUT /v1/subjects/{subject_id}/profile", "GET /v1/subjects/{subject_id}/profile",
 		"POST /v1/subjects/{subject_id}/devices"} {
 		ev := events.APIGatewayV2HTTPRequest{RouteKey: key, PathParameters: map[string]string{"subject_id": "u-1"}, Body: "{}"}
-		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"tenant": "", "role": ""}}
-		out, _ := f.api.Handle(t.Context(), ev)
-		csResponse{status: out.StatusCode, headers: out.Headers, body: out.Body}.want(t, 401, "unauthenticated")
+		for _, auth := range []string{"", "Bearer gk_site_acme_" + strings.Repeat("A", 43), "Basic " + f.keys["acme"].SiteKey} {
+			ev.Headers = map[string]string{"authorization": auth}
+			out, _ := f.api.Handle(t.Context(), ev)
+			csResponse{status: out.StatusCode, headers: out.Headers, body: out.Body}.want(t, 401, "unauthenticated")
+		}
 	}
 	if got := len(f.api.RouteKeys()); got != 7 {
 		t.Fatalf("%d routes; want 7", got)

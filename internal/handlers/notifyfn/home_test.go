@@ -2,6 +2,7 @@ package notifyfn_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -381,7 +382,7 @@ func testDuplicates(t *testing.T, e *env) {
 	wg.Wait()
 	// The invocation that found the run leased left it to the other; the schedule finishes
 	// whatever is left (nothing, unless the leases interleaved).
-	if _, err := e.fn.Schedule(t.Context()); err != nil {
+	if _, err := e.fn.Schedule(t.Context(), json.RawMessage(`{"job":"notifications"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if resp, err := e.fn.Stream(t.Context(), batch); err != nil || len(resp.BatchItemFailures) != 0 {
@@ -445,7 +446,7 @@ func testKillResume(t *testing.T, e *env) {
 	}
 	e.clock.Set(e.clock.Now().Add(11 * time.Minute))
 	e.fn.Runner.Mail = e.mail
-	if _, err := e.fn.Schedule(t.Context()); err != nil {
+	if _, err := e.fn.Schedule(t.Context(), json.RawMessage(`{"job":"notifications"}`)); err != nil {
 		t.Fatal(err)
 	}
 	e.checkAllToldOnce(t, "2026-02", 0)
@@ -455,7 +456,7 @@ func testThrottling(t *testing.T, e *env) {
 	e.subjects(t, 6)
 	e.throttle(5)
 	e.publish(t, "2026-02", 31)
-	if _, err := e.fn.Schedule(t.Context()); err != nil {
+	if _, err := e.fn.Schedule(t.Context(), json.RawMessage(`{"job":"notifications"}`)); err != nil {
 		t.Fatal(err)
 	}
 	e.checkAllToldOnce(t, "2026-02", 0)
@@ -483,7 +484,7 @@ func testDeadline(t *testing.T, e *env) {
 		t.Fatalf("status after the first invocation %+v", st)
 	}
 	e.fn.Runner.Pacer = notify.NewPacer(nil, 500, nil)
-	if _, err := e.fn.Schedule(t.Context()); err != nil {
+	if _, err := e.fn.Schedule(t.Context(), json.RawMessage(`{"job":"notifications"}`)); err != nil {
 		t.Fatal(err)
 	}
 	e.checkAllToldOnce(t, "2026-02", 0)
@@ -498,7 +499,7 @@ func testInterrupted(t *testing.T, e *env) {
 	if err := e.table.Put(t.Context(), claim, table.Cond{Kind: table.IfAbsent}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.fn.Schedule(t.Context()); err != nil {
+	if _, err := e.fn.Schedule(t.Context(), json.RawMessage(`{"job":"notifications"}`)); err != nil {
 		t.Fatal(err)
 	}
 	e.emails = append(e.emails[:1], e.emails[2:]...) // s001 is not told again
@@ -532,7 +533,7 @@ func testRejected(t *testing.T, e *env) {
 	e.subjects(t, 5)
 	e.publish(t, "2026-02", 31)
 	e.fn.Runner.Mail = rejecting{Sender: e.mail, to: "s002@example.org"}
-	if _, err := e.fn.Schedule(t.Context()); err != nil {
+	if _, err := e.fn.Schedule(t.Context(), json.RawMessage(`{"job":"notifications"}`)); err != nil {
 		t.Fatal(err)
 	}
 	st := e.status(t, "2026-02")
@@ -542,7 +543,7 @@ func testRejected(t *testing.T, e *env) {
 	// The address is known to bounce now: the next version's run skips it.
 	e.fn.Runner.Mail = e.mail
 	e.publish(t, "2026-03", 40)
-	if _, err := e.fn.Schedule(t.Context()); err != nil {
+	if _, err := e.fn.Schedule(t.Context(), json.RawMessage(`{"job":"notifications"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if st := e.status(t, "2026-03"); st.Suppressed != suppressedSubjects+1 || st.Reasons[notify.ReasonBouncing] != 2 || st.Failed != 0 {
@@ -554,7 +555,7 @@ func testLate(t *testing.T, e *env) {
 	e.subjects(t, 3)
 	e.publish(t, "2026-02", 31)
 	e.clock.Set(e.clock.Now().Add(32 * 24 * time.Hour)) // nothing ran before it took effect
-	if _, err := e.fn.Schedule(t.Context()); err != nil {
+	if _, err := e.fn.Schedule(t.Context(), json.RawMessage(`{"job":"notifications"}`)); err != nil {
 		t.Fatal(err)
 	}
 	st := e.status(t, "2026-02")

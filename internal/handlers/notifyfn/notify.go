@@ -1,9 +1,11 @@
-// Package notifyfn is NotifyFunction: the policy routes (policyapi), the table stream record
-// of a published version, which starts its notification run, and the schedule that continues
-// every run not done. One Lambda takes all three kinds of event; Handle tells them apart.
+// Package notifyfn builds the two functions of policy change notices, on one notify.Runner
+// built in one place: NotifyFunction (New), fed by the table's stream, starts the run of each
+// version published; NoticesFunction (NewNotices), on a schedule, continues every run not
+// done. The policy routes themselves are RequestsFunction's (package policyapi).
 package notifyfn
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,8 +17,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/example/gdpr/internal/audit"
-	"github.com/example/gdpr/internal/handlers/policyapi"
-	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/notify"
 	"github.com/example/gdpr/internal/policy"
@@ -33,22 +33,34 @@ const (
 	EnvConcurrency = "NOTIFY_CONCURRENCY"
 )
 
-// JobName is the "job" of the schedule's Input.
+// JobName is the "job" of NoticesFunction's schedule Input.
 const JobName = "notifications"
 
-// Function is NotifyFunction.
+// New builds NotifyFunction: the stream records of published versions.
+func New(p *ports.Ports) (func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error), error) {
+	f, err := NewWith(p, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return f.Stream, nil
+}
+
+// NewNotices builds NoticesFunction: the schedule that continues every run not done.
+func NewNotices(p *ports.Ports) (func(context.Context, json.RawMessage) (json.RawMessage, error), error) {
+	f, err := NewWith(p, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return f.Schedule, nil
+}
+
+// Function is either function's work: the runner both hand their events to.
 type Function struct {
-	API    *httpapi.API
 	Runner *notify.Runner
 	log    *slog.Logger
 }
 
-// New builds the function on p, with settings from the process environment.
-func New(p *ports.Ports) (*Function, error) {
-	return NewWith(p, os.Getenv)
-}
-
-// NewWith builds the function on p with settings from env.
+// NewWith builds the runner on p with settings from env.
 func NewWith(p *ports.Ports, env func(string) string) (*Function, error) {
 	var maxRate float64
 	if v := env(EnvMaxRate); v != "" {
@@ -69,9 +81,7 @@ func NewWith(p *ports.Ports, env func(string) string) (*Function, error) {
 	rates, _ := p.Mail.(mail.RateSource)
 	tenants := tenant.NewCache(tenant.Store{Table: p.Table, Clock: p.Clock}, p.Clock)
 	policies := policy.Store{Table: p.Table, Clock: p.Clock, Tenants: tenants, Audit: audit.Log{Table: p.Table}}
-	routes := policyapi.Routes{Policies: policies, Table: p.Table, Clock: p.Clock}
 	return &Function{
-		API: httpapi.FromPorts(p, tenants, routes.List()...),
 		Runner: &notify.Runner{
 			Table:       p.Table,
 			Clock:       p.Clock,
@@ -86,47 +96,6 @@ func NewWith(p *ports.Ports, env func(string) string) (*Function, error) {
 		},
 		log: p.Log,
 	}, nil
-}
-
-// Handle takes any of the function's events: an HTTP API request, a batch of stream records,
-// or the schedule's Input.
-func (f *Function) Handle(ctx context.Context, payload json.RawMessage) (json.RawMessage, error) {
-	var probe struct {
-		RouteKey *string `json:"routeKey"`
-		Records  []struct {
-			EventSource string `json:"eventSource"`
-		} `json:"Records"`
-		Job        string `json:"job"`
-		DetailType string `json:"detail-type"`
-	}
-	if err := json.Unmarshal(payload, &probe); err != nil {
-		return nil, fmt.Errorf("notifyfn: event is not a JSON object: %w", err)
-	}
-	switch {
-	case probe.RouteKey != nil:
-		var ev events.APIGatewayV2HTTPRequest
-		if err := json.Unmarshal(payload, &ev); err != nil {
-			return nil, fmt.Errorf("notifyfn: HTTP event: %w", err)
-		}
-		resp, err := f.API.Handle(ctx, ev)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(resp)
-	case len(probe.Records) > 0 && probe.Records[0].EventSource == "aws:dynamodb":
-		var ev events.DynamoDBEvent
-		if err := json.Unmarshal(payload, &ev); err != nil {
-			return nil, fmt.Errorf("notifyfn: stream event: %w", err)
-		}
-		resp, err := f.Stream(ctx, ev)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(resp)
-	case probe.Job == JobName || probe.DetailType == "Scheduled Event":
-		return f.Schedule(ctx)
-	}
-	return nil, errors.New("notifyfn: not an event of this function (HTTP request, DynamoDB stream batch or {\"job\":\"notifications\"})")
 }
 
 // Stream starts (and works on, until the deadline) the run of each published version a
@@ -164,9 +133,18 @@ type scheduleReport struct {
 	Runs []notify.Report `json:"runs"`
 }
 
-// Schedule continues every run not done, until the deadline. A run that failed is named in
-// the report and makes the invocation fail, so that the schedule's alarm sees it.
-func (f *Function) Schedule(ctx context.Context) (json.RawMessage, error) {
+// Schedule takes the schedule's Input ({"job":"notifications"}) and continues every run not
+// done, until the deadline. A run that failed is named in the report and makes the invocation
+// fail, so that the function's alarm sees it.
+func (f *Function) Schedule(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
+	var in struct {
+		Job string `json:"job"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(input))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || in.Job != JobName {
+		return nil, fmt.Errorf("notifyfn: input is not {\"job\":%q}", JobName)
+	}
 	reps, err := f.Runner.WorkAll(ctx)
 	if err != nil {
 		f.log.Error("notification runs failed", "error", err.Error())

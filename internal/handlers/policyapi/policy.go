@@ -1,5 +1,6 @@
-// Package policyapi is the HTTP side of NotifyFunction: operators publish policy versions and
-// follow their notification runs; anyone reads the version in effect and the next one.
+// Package policyapi is the policy routes of RequestsFunction: operators publish policy versions
+// and follow their notification runs (which NotifyFunction and NoticesFunction work on);
+// anyone reads the version in effect and the next one.
 package policyapi
 
 import (

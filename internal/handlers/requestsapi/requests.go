@@ -1,46 +1,73 @@
 // Package requestsapi is RequestsFunction: data subject requests (intake, verification,
-// status, the operator's queue and actions) and the audit trail, over HTTP.
+// status, the operator's queue and actions), the audit trail, the tenant's settings (package
+// tenantapi), the registry of marketplace sites (package systemsapi) and the policy versions
+// (package policyapi), over HTTP.
 package requestsapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/example/gdpr/internal/apperr"
 	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/dsr"
+	"github.com/example/gdpr/internal/export"
+	"github.com/example/gdpr/internal/handlers/policyapi"
+	"github.com/example/gdpr/internal/handlers/systemsapi"
+	"github.com/example/gdpr/internal/handlers/tenantapi"
 	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/sites"
 	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/tenant"
 )
 
 // New builds the function's API.
 func New(p *ports.Ports) (*httpapi.API, error) {
-	tenants := tenant.NewCache(tenant.Store{Table: p.Table, Clock: p.Clock}, p.Clock)
-	h := requests{svc: dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets), audit: audit.Log{Table: p.Table}, p: p}
-	return httpapi.FromPorts(p, tenants,
-		httpapi.Route{Key: "POST /v1/public/{tenant}/requests", Access: httpapi.Public, Handle: h.submitPublic},
-		httpapi.Route{Key: "POST /v1/public/{tenant}/requests/{id}/verify", Access: httpapi.Public, Handle: h.verify},
-		httpapi.Route{Key: "GET /v1/public/{tenant}/requests/{id}", Access: httpapi.Public, Handle: h.status},
-		httpapi.Route{Key: "POST /v1/requests", Access: httpapi.Site, Handle: h.submitSite},
-		httpapi.Route{Key: "GET /v1/requests", Access: httpapi.Admin, Handle: h.list},
-		httpapi.Route{Key: "GET /v1/requests/{id}", Access: httpapi.Admin, Handle: h.get},
-		httpapi.Route{Key: "POST /v1/requests/{id}/extend", Access: httpapi.Admin, Handle: h.extend},
-		httpapi.Route{Key: "POST /v1/requests/{id}/reject", Access: httpapi.Admin, Handle: h.reject},
-		httpapi.Route{Key: "POST /v1/requests/{id}/retry", Access: httpapi.Admin, Handle: h.retry},
-		httpapi.Route{Key: "GET /v1/audit", Access: httpapi.Admin, Handle: h.auditList},
-		httpapi.Route{Key: "GET /v1/audit/verify", Access: httpapi.Admin, Handle: h.auditVerify},
-	), nil
+	store := tenant.Store{Table: p.Table, Clock: p.Clock}
+	tenants := tenant.NewCache(store, p.Clock)
+	// This function never calls a site: its sites service registers them and reads and
+	// re-queues deliveries.
+	st := sites.New(p.Table, p.Clock, p.Secrets, p.Local, p.Log)
+	h := requests{svc: dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets), audit: audit.Log{Table: p.Table}, sites: st, p: p,
+		exports: export.Records{Table: p.Table, Clock: p.Clock}}
+	routes := []httpapi.Route{
+		{Key: "POST /v1/public/{tenant}/requests", Access: httpapi.Public, Handle: h.submitPublic},
+		{Key: "POST /v1/public/{tenant}/requests/{id}/verify", Access: httpapi.Public, Handle: h.verify},
+		{Key: "GET /v1/public/{tenant}/requests/{id}", Access: httpapi.Public, Handle: h.status},
+		{Key: "GET /v1/public/{tenant}/requests/{id}/export", Access: httpapi.Public, Handle: h.download},
+		{Key: "POST /v1/requests", Access: httpapi.Site, Handle: h.submitSite},
+		{Key: "GET /v1/requests", Access: httpapi.Admin, Handle: h.list},
+		{Key: "GET /v1/requests/{id}", Access: httpapi.Admin, Handle: h.get},
+		{Key: "POST /v1/requests/{id}/extend", Access: httpapi.Admin, Handle: h.extend},
+		{Key: "POST /v1/requests/{id}/reject", Access: httpapi.Admin, Handle: h.reject},
+		{Key: "POST /v1/requests/{id}/retry", Access: httpapi.Admin, Handle: h.retry},
+		{Key: "GET /v1/audit", Access: httpapi.Admin, Handle: h.auditList},
+		{Key: "GET /v1/audit/verify", Access: httpapi.Admin, Handle: h.auditVerify},
+		tenantapi.Get(store),
+		tenantapi.Patch(store),
+	}
+	policies := policyapi.Routes{
+		Policies: policy.Store{Table: p.Table, Clock: p.Clock, Tenants: tenants, Audit: audit.Log{Table: p.Table}},
+		Table:    p.Table,
+		Clock:    p.Clock,
+	}
+	routes = append(routes, systemsapi.Routes(st)...)
+	return httpapi.FromPorts(p, tenants, append(routes, policies.List()...)...), nil
 }
 
 type requests struct {
-	svc   *dsr.Service
-	audit audit.Log
-	p     *ports.Ports
+	svc     *dsr.Service
+	audit   audit.Log
+	sites   *sites.Service
+	p       *ports.Ports
+	exports export.Records
 }
 
 // receipt answers a submission. It is the same for every submission, whether or not a
@@ -78,6 +105,10 @@ type record struct {
 	Failure         string             `json:"failure,omitempty"`
 	Attempts        int                `json:"attempts,omitempty"`
 	Timeline        []dsr.Event        `json:"timeline"`
+	// Deliveries are the marketplace sites told of the request (erasure, rectification,
+	// restriction), each with its state: [] when none, absent from the answers of extend
+	// and reject (which do not read them).
+	Deliveries []sites.Delivery `json:"deliveries,omitzero"`
 }
 
 // publicStatus is what the subject reads with the request's access token.
@@ -88,6 +119,9 @@ type publicStatus struct {
 	ReceivedAt  time.Time  `json:"received_at"`
 	DueAt       time.Time  `json:"due_at"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	// DownloadURL and DownloadExpiresAt are shown while a completed export lives.
+	DownloadURL       string     `json:"download_url,omitempty"`
+	DownloadExpiresAt *time.Time `json:"download_expires_at,omitempty"`
 }
 
 // SummaryOf is r as lists show it.
@@ -155,12 +189,76 @@ func (h requests) status(ctx context.Context, r *httpapi.Request) (httpapi.Respo
 	if !ok {
 		return httpapi.Response{}, dsr.ErrUnauthorized
 	}
-	req, err := h.svc.Status(ctx, r.Tenant, r.Path("id"), token)
+	// An access or portability request stays readable for as long as its export lives.
+	var live *export.Record
+	alive := func(req dsr.Request) (bool, error) {
+		if req.Type != dsr.Access && req.Type != dsr.Portability {
+			return false, nil
+		}
+		rec, err := h.exports.Live(ctx, req.Tenant, req.ID)
+		if errors.Is(err, export.ErrExpired) {
+			return false, nil
+		}
+		live = &rec
+		return err == nil, err
+	}
+	req, err := h.svc.StatusKept(ctx, r.Tenant, r.Path("id"), token, alive)
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return httpapi.JSON(http.StatusOK, publicStatus{ID: req.ID, Type: req.Type, Status: req.Status,
-		ReceivedAt: req.ReceivedAt, DueAt: req.DueAt, CompletedAt: req.CompletedAt})
+	out := publicStatus{ID: req.ID, Type: req.Type, Status: req.Status, ReceivedAt: req.ReceivedAt, DueAt: req.DueAt, CompletedAt: req.CompletedAt}
+	if req.Status == dsr.Completed && live == nil {
+		if _, err := alive(req); err != nil {
+			return httpapi.Response{}, err
+		}
+	}
+	if req.Status == dsr.Completed && live != nil {
+		links := export.Links{Secrets: h.p.Secrets, Base: h.publicURL(r)}
+		out.DownloadURL, out.DownloadExpiresAt = links.URL(req.Tenant, req.ID, live.ExpiresAt), &live.ExpiresAt
+	}
+	return httpapi.JSON(http.StatusOK, out)
+}
+
+// downloadTTL is how long the objects port's URL that the download route redirects to
+// works: long enough to start a download, short enough that a copied URL soon dies.
+const downloadTTL = 5 * time.Minute
+
+// download checks a download link (its signature, in constant time, then its expiry and
+// that the export still exists) and redirects to a short-lived URL of the package.
+func (h requests) download(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	id := r.Path("id")
+	if dsr.ValidateID(id) != nil {
+		return httpapi.Response{}, export.ErrInvalidSignature // no link names such an id
+	}
+	links := export.Links{Secrets: h.p.Secrets}
+	if err := links.Check(r.Tenant, id, r.Query("expires"), r.Query("signature"), h.p.Clock.Now()); err != nil {
+		return httpapi.Response{}, err
+	}
+	rec, err := h.exports.Live(ctx, r.Tenant, id)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	u, err := h.p.Objects.URL(ctx, rec.ObjectKey, downloadTTL)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.Response{Status: http.StatusFound, Headers: map[string]string{
+		"Location": u, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
+	}}, nil
+}
+
+// publicURL is the base of links the status route shows: the configured public URL, or the
+// address the API was called at (API Gateway's domain name; RequestsFunction cannot be given
+// its own API's URL in template.yaml without a circular reference).
+func (h requests) publicURL(r *httpapi.Request) string {
+	if h.p.PublicURL != "" {
+		return strings.TrimSuffix(h.p.PublicURL, "/")
+	}
+	scheme := r.Header("X-Forwarded-Proto")
+	if scheme != "http" {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Event.RequestContext.DomainName
 }
 
 func (h requests) list(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
@@ -201,7 +299,17 @@ func (h requests) get(ctx context.Context, r *httpapi.Request) (httpapi.Response
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return httpapi.JSON(http.StatusOK, recordOf(req))
+	return h.answer(ctx, req)
+}
+
+// answer is the full record of req with its deliveries.
+func (h requests) answer(ctx context.Context, req dsr.Request) (httpapi.Response, error) {
+	rec := recordOf(req)
+	var err error
+	if rec.Deliveries, err = h.sites.Deliveries(ctx, req.Tenant, req.ID); err != nil {
+		return httpapi.Response{}, err
+	}
+	return httpapi.JSON(http.StatusOK, rec)
 }
 
 // extendBody is the body of the extend route.
@@ -285,16 +393,27 @@ func actor(r *httpapi.Request) string {
 	return audit.ActorSite
 }
 
-// retry takes a failed request back to processing: fulfilment starts again from the first
-// step not done.
+// retry takes a failed request back to processing: its failed deliveries are re-queued
+// first (the sites' step then finds them pending, and waits), then fulfilment starts again
+// from the first step not done. A request that is not failed: 409 invalid_transition, and
+// nothing is re-queued.
 func (h requests) retry(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
 	id := r.Path("id")
 	if err := dsr.ValidateID(id); err != nil {
 		return httpapi.Response{}, err
 	}
+	cur, err := h.svc.Get(ctx, r.Tenant, id)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	if cur.Status == dsr.Failed {
+		if _, err := h.sites.Requeue(ctx, r.Tenant, id, actor(r)); err != nil {
+			return httpapi.Response{}, err
+		}
+	}
 	req, err := h.svc.Retry(ctx, r.Tenant, id, actor(r))
 	if err != nil {
 		return httpapi.Response{}, err
 	}
-	return httpapi.JSON(http.StatusOK, recordOf(req))
+	return h.answer(ctx, req)
 }

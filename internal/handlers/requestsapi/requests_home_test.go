@@ -20,9 +20,9 @@ import (
 
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/dynamo"
-	"github.com/example/gdpr/internal/handlers"
 	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/handlers/retentionjob"
+	"github.com/example/gdpr/internal/lambdamain"
 	"github.com/example/gdpr/internal/mototest"
 	"github.com/example/gdpr/internal/outbox"
 	"github.com/example/gdpr/internal/ports"
@@ -73,10 +73,11 @@ type rqEnv struct {
 	ports     *ports.Ports
 	outbox    *outbox.Outbox
 	clock     *clock.Settable
-	api       handlers.HTTPHandler
-	retention handlers.ScheduleHandler
+	api       lambdamain.HTTPHandler
+	retention lambdamain.ScheduleHandler
 	tenant    string // "acme-" and a random suffix
 	other     string
+	keys      map[string]tenant.Keys // by tenant
 }
 
 func newRQEnv(t testing.TB, s rqStore) *rqEnv {
@@ -103,20 +104,26 @@ func newRQEnv(t testing.TB, s rqStore) *rqEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	retention, err := retentionjob.New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
 	suffix := hex.EncodeToString(secrets.Random(6))
-	e := &rqEnv{ports: p, outbox: out, clock: clk, api: a.Handle, retention: retentionjob.New(p),
-		tenant: "acme-" + suffix, other: "other-" + suffix}
+	e := &rqEnv{ports: p, outbox: out, clock: clk, api: a.Handle, retention: retention,
+		tenant: "acme-" + suffix, other: "other-" + suffix, keys: map[string]tenant.Keys{}}
 	ts := tenant.Store{Table: s.table, Clock: clk}
 	for _, id := range []string{e.tenant, e.other} {
-		if _, _, err := ts.Create(context.Background(), id); err != nil {
+		_, k, err := ts.Create(context.Background(), id)
+		if err != nil {
 			t.Fatal(err)
 		}
+		e.keys[id] = k
 	}
 	return e
 }
 
-// caller is who sends an event: no key, or a tenant's site or admin key (as the authorizer
-// passes it on), and from which address.
+// caller is who sends an event: no key, or a tenant's site or admin key, and from which
+// address.
 type caller struct {
 	tenant, role string
 	source       string
@@ -164,10 +171,14 @@ func (e *rqEnv) call(t testing.TB, c caller, route string, query url.Values, bod
 	ev.RequestContext.HTTP.Method = method
 	ev.RequestContext.HTTP.Path = path
 	ev.RequestContext.HTTP.SourceIP = c.source
-	if c.role != "" {
-		ev.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-			Lambda: map[string]any{"tenant": c.tenant, "role": c.role},
-		}
+	switch c.role {
+	case tenant.RoleSite:
+		ev.Headers["authorization"] = "Bearer " + e.keys[c.tenant].SiteKey
+	case tenant.RoleAdmin:
+		ev.Headers["authorization"] = "Bearer " + e.keys[c.tenant].AdminKey
+	case "":
+	default:
+		t.Fatalf("caller role %q", c.role)
 	}
 	if c.token != "" {
 		ev.Headers["authorization"] = "Bearer " + c.token

@@ -45,6 +45,8 @@ func runRQSuite(t *testing.T, open func(t *testing.T) rqStore) {
 		{"Idempotency", testRQIdempotency},
 		{"Retention", testRQRetention},
 		{"Retry", testRQRetry},
+		{"Systems", testRQSystems},
+		{"RetryRequeuesDeliveries", testRQRetryDeliveries},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newRQEnv(t, open(t))) })
 	}
@@ -85,21 +87,16 @@ func (e *rqEnv) verified(t *testing.T, email string) (id, token string) {
 	return id, r.str("access_token")
 }
 
-// addSubject stores a subject's profile and email lookup, as the consent function does.
+// addSubject stores a subject's profile and email lookup through the profile's owner, as the
+// consent function does.
 func (e *rqEnv) addSubject(t *testing.T, id, email string) {
 	t.Helper()
-	ctx := context.Background()
-	for k, v := range map[table.Key]any{
-		subject.Key(e.tenant, id, subject.SKProfile):       subject.Profile{SubjectID: id, FirstName: "Ann", Email: email, UpdatedAt: rqStart},
-		subject.EmailKey(e.ports.Secrets, e.tenant, email): subject.EmailLookup{SubjectID: id},
-	} {
-		it, err := table.NewItem(k, 0, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.ports.Table.Put(ctx, it, table.Cond{Kind: table.IfAbsent}); err != nil {
-			t.Fatal(err)
-		}
+	ws, err := subject.NewProfileWrite(e.ports.Secrets, e.tenant, id).Writes(subject.Profile{}, 0, subject.Profile{FirstName: "Ann", Email: email, UpdatedAt: rqStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ports.Table.Transact(context.Background(), ws); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -266,8 +263,11 @@ func testRQAccessToken(t *testing.T, e *rqEnv) {
 	status(tokenA, e.other, a).want(t, 401, "unauthenticated")
 	// A key is no token.
 	e.call(t, e.admin(), rqStatus, nil, "", e.tenant, a).want(t, 401, "unauthenticated")
-	// Closed: the token stops working.
+	// Closed: the token works for 7 days more, then stops (an access request without an
+	// export to keep it readable).
 	e.call(t, e.admin(), rqReject, nil, `{"reason":"excessive"}`, a).want(t, 200, "")
+	status(tokenA, e.tenant, a).want(t, 200, "")
+	e.clock.Set(e.clock.Now().Add(dsr.ClosedStatusTTL))
 	status(tokenA, e.tenant, a).want(t, 401, "unauthenticated")
 }
 

@@ -12,8 +12,8 @@ import (
 	"github.com/example/gdpr/internal/dsr"
 )
 
-// Handler is what Lambda invokes with a batch of stream records.
-type Handler func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
+// Handler is what Lambda invokes with a batch of stream records (lambdamain.StreamHandler).
+type Handler = func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
 
 // New returns the handler that calls run for every request a record names (its table keys),
 // in order. A failed run puts its record among the batch item failures; the records after it

@@ -12,7 +12,7 @@ import (
 	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/expiry"
-	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/idempotency"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -34,11 +34,11 @@ type retentionReport struct {
 // rate-limit counters) and hands deadlines to their owners (requests left unverified for 7
 // days expire). A tenant that fails does not stop the others; the run then fails, so the
 // schedule retries it (every step is idempotent).
-func New(p *ports.Ports) func(context.Context, json.RawMessage) (json.RawMessage, error) {
+func New(p *ports.Ports) (func(context.Context, json.RawMessage) (json.RawMessage, error), error) {
 	tenants := tenant.Store{Table: p.Table, Clock: p.Clock}
 	svc := dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets)
 	sweeper := expiry.Sweeper{Table: p.Table, Deadlines: map[string]expiry.DeadlineFunc{dsr.KindRequests: svc.ExpireRequest}}
-	return func(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
+	job := func(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
 		var in struct {
 			Job string `json:"job"`
 		}
@@ -55,7 +55,7 @@ func New(p *ports.Ports) func(context.Context, json.RawMessage) (json.RawMessage
 		rep := retentionReport{
 			Job:     retentionJob,
 			Tenants: len(ids),
-			Deleted: map[string]int{consent.KindDevices: 0, httpapi.KindIdempotency: 0, dsr.KindRateLimit: 0},
+			Deleted: map[string]int{consent.KindDevices: 0, idempotency.Kind: 0, dsr.KindRateLimit: 0},
 			Expired: map[string]int{dsr.KindRequests: 0},
 		}
 		var errs []error
@@ -86,4 +86,5 @@ func New(p *ports.Ports) func(context.Context, json.RawMessage) (json.RawMessage
 		}
 		return json.Marshal(rep)
 	}
+	return job, nil
 }

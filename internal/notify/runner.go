@@ -43,7 +43,7 @@ const (
 //
 // Table operations per subject, constant whatever the tenant's size: 2 Gets (the consent
 // state: erased?, and the address's bounce mark) and 2 Puts (the marker's claim before the
-// send, its outcome after; 1 for a suppressed subject), plus 1/PageSize of a GSI1 Query
+// send, its outcome after; 1 for a suppressed subject, none for an erased one), plus 1/PageSize of a GSI1 Query
 // for the page and 1/PageSize of a shard checkpoint Put, plus 1/1000 of a counting Query at
 // the shard's start. A subject met again after a crash (its marker exists) costs 1 Get of the
 // marker instead of the sends.
@@ -481,6 +481,11 @@ func (w *work) subject(ctx context.Context, pe profileEntry) (marker, error) {
 	mk := markerKey(w.tenant, w.policy.Version, pe.SubjectID)
 	if reason != "" {
 		m := marker{State: markerSuppressed, Reason: reason, At: now}
+		if reason == ReasonErased {
+			// No marker: its key would name a subject being erased (EraseSubject), and an
+			// erased subject is never sent to, so there is no send to guard.
+			return m, nil
+		}
 		return w.claim(ctx, mk, m)
 	}
 	if !w.Pacer.Wait(ctx, w.stop) {

@@ -361,6 +361,14 @@ func (e *env) checkAllToldOnce(t *testing.T, version string, wantFailed int64) {
 			t.Errorf("reasons %v: want one %s", st.Reasons, r)
 		}
 	}
+	// No marker names the erased subject (its key would hold the id); the others have one.
+	k := table.Key{PK: policy.PK(e.tenant) + "#" + version, SK: "S#u-erased"}
+	if _, err := e.table.Get(t.Context(), k); !errors.Is(err, table.ErrNotFound) {
+		t.Errorf("a notice marker names the erased subject: %v", err)
+	}
+	if _, err := e.table.Get(t.Context(), table.Key{PK: k.PK, SK: "S#u-bounced"}); err != nil {
+		t.Errorf("the bounced subject's marker: %v", err)
+	}
 }
 
 func testDuplicates(t *testing.T, e *env) {

@@ -42,7 +42,6 @@ import (
 	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/sites"
-	"github.com/example/gdpr/internal/table"
 	"github.com/example/gdpr/internal/tenant"
 )
 
@@ -388,9 +387,7 @@ func (e *env) policies() policy.Store {
 // policiesPublish publishes a version as POST /v1/policies does, its run included. The run
 // starts when the server's feed sees the version, or with `gdprctl jobs run notifications`.
 func policiesPublish(ctx context.Context, e *env, args []string) (any, error) {
-	return e.policies().Publish(ctx, args[0], e.publish, func(p policy.Policy) ([]table.Write, error) {
-		return notify.StartWrites(args[0], p)
-	})
+	return notify.Publish(ctx, e.policies(), args[0], e.publish)
 }
 
 func policiesList(ctx context.Context, e *env, args []string) (any, error) {

@@ -129,6 +129,12 @@ func StartWrites(tenantID string, p policy.Policy) ([]table.Write, error) {
 	return []table.Write{table.Put(r, table.Cond{Kind: table.IfAbsent}), table.Put(e, table.Cond{Kind: table.IfAbsent})}, nil
 }
 
+// Publish publishes a version with its run: what POST /v1/policies and gdprctl policies
+// publish do. Errors: those of policy.Store.Publish.
+func Publish(ctx context.Context, s policy.Store, tenantID string, in policy.Input) (policy.Policy, error) {
+	return s.Publish(ctx, tenantID, in, func(p policy.Policy) ([]table.Write, error) { return StartWrites(tenantID, p) })
+}
+
 // Status is a run as GET /v1/policies/{version}/notifications shows it. Total is the
 // tenant's subjects as counted when each shard began (exact once the run is done); Total =
 // Sent + Pending + Failed + Suppressed.

@@ -59,9 +59,7 @@ func (h Routes) publish(ctx context.Context, r *httpapi.Request) (httpapi.Respon
 		}
 		in.EffectiveAt = t
 	}
-	p, err := h.Policies.Publish(ctx, r.Tenant, in, func(p policy.Policy) ([]table.Write, error) {
-		return notify.StartWrites(r.Tenant, p)
-	})
+	p, err := notify.Publish(ctx, h.Policies, r.Tenant, in)
 	if err != nil {
 		return httpapi.Response{}, err
 	}

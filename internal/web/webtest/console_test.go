@@ -14,6 +14,7 @@ import (
 // request's record with its marketplace site's delivery, an extension with its reason and
 // its place in the timeline; then sites, settings, the audit chain and policies.
 func TestConsoleOperator(t *testing.T) {
+	needBrowser(t)
 	s := startServer(t)
 	// A marketplace site that is down: the erasure waits on it, so the request stays open.
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

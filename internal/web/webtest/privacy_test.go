@@ -19,6 +19,7 @@ import (
 // a wrong code, the right code, the status, the export, the download; the ZIP holds the
 // subject's data.
 func TestPrivacyCenterAccess(t *testing.T) {
+	needBrowser(t)
 	s := startServer(t)
 	s.subject("u-42", "ann@example.org")
 	p := newPage(t, s.url, 3*time.Minute)
@@ -161,6 +162,7 @@ func checkExport(t *testing.T, path, email string) {
 
 // An erasure, from the page to its end: afterwards the service holds no consent of the subject.
 func TestPrivacyCenterErasure(t *testing.T) {
+	needBrowser(t)
 	s := startServer(t)
 	s.subject("u-43", "bob@example.org")
 	p := newPage(t, s.url, 2*time.Minute)
@@ -185,6 +187,7 @@ func TestPrivacyCenterErasure(t *testing.T) {
 // Rectification shows its fields; a field the API refuses is marked by name; an unknown
 // tenant is said so.
 func TestPrivacyCenterErrors(t *testing.T) {
+	needBrowser(t)
 	s := startServer(t)
 	p := newPage(t, s.url, time.Minute)
 

@@ -871,9 +871,6 @@ func testDeleteExpired(t *testing.T, e *env) {
 
 // testConcurrent: submissions racing for the tenant's audit chain all land, each once.
 func testConcurrent(t *testing.T, e *env) {
-	if e.racyTransactions != "" {
-		t.Skip(e.racyTransactions)
-	}
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

@@ -52,7 +52,7 @@ var errUsage = errors.New(`usage:
   gdprctl tenant get NAME
   gdprctl tenant set NAME --file patch.json
   gdprctl key rotate NAME
-  gdprctl requests list TENANT [--status S] [--type T] [--due-before RFC3339] [--limit N] [--cursor C]
+  gdprctl requests list TENANT [--status S] [--type T] [--due-before RFC3339] [--overdue] [--limit N] [--cursor C]
   gdprctl systems add TENANT --name NAME --url URL [--events erasure,rectification,restriction]
   gdprctl systems list TENANT
   gdprctl systems remove TENANT ID
@@ -142,6 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		f.DueBefore, err = time.Parse(time.RFC3339, s)
 		return err
 	})
+	fs.BoolVar(&f.Overdue, "overdue", false, "requests list: only requests flagged overdue")
 	fs.IntVar(&f.Limit, "limit", 50, "requests list: page size")
 	fs.StringVar(&f.Cursor, "cursor", "", "requests list: next_cursor of the page before")
 	var pub policy.Input

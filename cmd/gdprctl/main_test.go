@@ -290,6 +290,53 @@ func TestTenantSet(t *testing.T) {
 		t.Fatalf("unknown tenant: %v", err)
 	}
 }
+
+// TestRequestsListOverdue: jobs run retention past a request's due date flags it, and
+// requests list --overdue lists it alone.
+func TestRequestsListOverdue(t *testing.T) {
+	dir := t.TempDir()
+	mustCtl(t, dir, new(tenant.Keys), "tenant", "create", "acme")
+	clk := &clock.Settable{}
+	clk.Set(time.Now()) // the tenant's sweep starts on the day it was created
+	p, err := home.Local(dir, clk, "http://127.0.0.1:3000", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := dsr.New(p.Table, tenant.Store{Table: p.Table, Clock: clk}, p.Mail, clk, p.Secrets)
+	// A verified request nobody answers (one the system opens needs no code), and one pending.
+	if _, err := svc.OpenErasure(context.Background(), "acme", "u-1", clk.Now(), 365); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Submit(context.Background(), "acme", dsr.Input{Type: dsr.Access, Email: "p@example.org"}, dsr.Caller{Actor: audit.ActorSite}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var pg struct {
+		Items []struct {
+			ID      string `json:"id"`
+			Type    string `json:"type"`
+			Overdue bool   `json:"overdue"`
+		}
+	}
+	mustCtl(t, dir, &pg, "requests", "list", "acme", "--overdue")
+	if len(pg.Items) != 0 {
+		t.Fatalf("overdue before the job ran: %+v", pg.Items)
+	}
+	var rep struct {
+		Deadlines map[string]int `json:"deadlines"`
+	}
+	mustCtl(t, dir, &rep, "jobs", "run", "retention", "--now", time.Now().UTC().AddDate(0, 0, 40).Format(time.RFC3339))
+	if rep.Deadlines["overdue"] != 1 {
+		t.Fatalf("report %+v, want one overdue", rep)
+	}
+	mustCtl(t, dir, &pg, "requests", "list", "acme", "--overdue")
+	if len(pg.Items) != 1 || pg.Items[0].Type != "erasure" || !pg.Items[0].Overdue {
+		t.Fatalf("--overdue = %+v, want the erasure", pg.Items)
+	}
+}
+
 func TestSystems(t *testing.T) {
 	dir := t.TempDir()
 	var keys tenant.Keys

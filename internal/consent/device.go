@@ -115,14 +115,15 @@ func (s *Service) RecordDevice(ctx context.Context, tenantID, subjectID string, 
 		return DeviceReceipt{}, err
 	}
 	err = table.Retry(ctx, func() error {
-		_, version, err := s.admit(ctx, tenantID, subjectID, PurposeRBA)
+		st, version, err := s.admit(ctx, tenantID, subjectID, PurposeRBA)
 		if err != nil {
 			return err
 		}
-		return s.transact(ctx, []table.Write{
-			table.Check(subject.Key(tenantID, subjectID, subject.SKConsent), table.VersionIs(version)),
-			table.Put(it, table.Cond{Kind: table.IfAbsent}),
-		}, nil)
+		sw, err := stateWrite(st, version, t, now)
+		if err != nil {
+			return err
+		}
+		return s.transact(ctx, []table.Write{sw, table.Put(it, table.Cond{Kind: table.IfAbsent})}, nil)
 	})
 	if err != nil {
 		return DeviceReceipt{}, err

@@ -86,11 +86,15 @@ func (s *Service) PutProfile(ctx context.Context, tenantID, subjectID string, in
 	if len(fs) > 0 {
 		return subject.Profile{}, apperr.Validation(fs...)
 	}
+	t, err := s.tenants.Get(ctx, tenantID)
+	if err != nil {
+		return subject.Profile{}, err
+	}
 	w := subject.NewProfileWrite(s.secrets, tenantID, subjectID)
 	var questions []subject.SecurityQuestion
 	var out subject.Profile
-	err := table.Retry(ctx, func() error {
-		_, stateVersion, err := s.admit(ctx, tenantID, subjectID, PurposeTerms)
+	err = table.Retry(ctx, func() error {
+		st, stateVersion, err := s.admit(ctx, tenantID, subjectID, PurposeTerms)
 		if err != nil {
 			return err
 		}
@@ -120,7 +124,13 @@ func (s *Service) PutProfile(ctx context.Context, tenantID, subjectID string, in
 		if err != nil {
 			return err
 		}
-		ws = append([]table.Write{table.Check(subject.Key(tenantID, subjectID, subject.SKConsent), table.VersionIs(stateVersion))}, ws...)
+		// The consent state read admits the profile; it is written back only to record the
+		// subject's activity (stateWrite), else checked.
+		sw, err := stateWrite(st, stateVersion, t, p.UpdatedAt)
+		if err != nil {
+			return err
+		}
+		ws = append([]table.Write{sw}, ws...)
 		if err := s.transact(ctx, ws, w); err != nil {
 			return err
 		}

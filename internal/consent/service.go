@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/expiry"
 	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/subject"
@@ -38,6 +39,10 @@ type State struct {
 	LastHash  string    `json:"last_hash"`
 	LastAt    time.Time `json:"last_at,omitzero"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// ActiveAt is the subject's last activity but requests, and Attrs its inactivity
+	// deadline (activity.go).
+	ActiveAt time.Time `json:"active_at,omitzero"`
+	expiry.Attrs
 }
 
 func (st State) granted(purpose string) bool { return st.Purposes[purpose].Granted }
@@ -185,6 +190,7 @@ func (s *Service) Record(ctx context.Context, tenantID string, d Decision) (Rece
 			return ErrMarketingObjected
 		}
 		entry, next = s.append(tenantID, d.SubjectID, st, purposes, d.Method, d.PolicyVersion)
+		touch(&next, t, next.LastAt)
 		entry.GPC = d.GPC
 		if !d.Evidence.IsZero() {
 			ev := d.Evidence
@@ -254,6 +260,7 @@ func (s *Service) Withdraw(ctx context.Context, tenantID string, w Withdrawal) (
 		}
 		var entry Entry
 		entry, next = s.append(tenantID, w.SubjectID, st, purposes, MethodWithdrawal, st.PolicyVersion)
+		touch(&next, t, next.LastAt)
 		entry.GPC = w.GPC
 		return s.commit(ctx, tenantID, w.SubjectID, &next, version, &entry)
 	})

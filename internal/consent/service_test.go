@@ -50,6 +50,7 @@ func run(t *testing.T, open opener) {
 		{"Policies", testPolicies},
 		{"TenantIsolation", testTenantIsolation},
 		{"CustomRequiredPurpose", testRequiredPurpose},
+		{"Activity", testActivity},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })

@@ -39,6 +39,8 @@ var messages = []string{
 	// The answers of fulfilment (see Tell), and the one that says a person takes over.
 	"no_data", "export_ready", "erasure_receipt", "rectification_done", "restriction_done",
 	"restriction_lifting", "objection_done", "failed",
+	// To the tenant's DPO, about deadlines (see Watch): ids, types and dates only.
+	"dpo_reminder", "dpo_overdue",
 }
 
 // mailData is what the emails may show: ids, dates, codes, and texts the subject or the

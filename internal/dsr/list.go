@@ -17,7 +17,9 @@ type Filter struct {
 	Type   Type
 	// DueBefore keeps requests due strictly before it; zero keeps all.
 	DueBefore time.Time
-	Limit     int
+	// Overdue keeps the requests flagged overdue (see Watch) only.
+	Overdue bool
+	Limit   int
 	// Cursor continues the page before (the table's cursor: the HTTP layer seals it).
 	Cursor string
 }
@@ -40,7 +42,7 @@ func (f Filter) Validate() error {
 	return nil
 }
 
-// maxScanned bounds the requests one page reads when a type is asked for: types are filtered
+// maxScanned bounds the requests one page reads when a type or overdue is asked for: these are filtered
 // while reading the due-date index, so such a page may hold fewer than Limit requests and
 // still have a next cursor.
 const maxScanned = 1000
@@ -82,7 +84,7 @@ func (s *Service) List(ctx context.Context, tenantID string, f Filter) ([]Reques
 			if err != nil {
 				return nil, "", err
 			}
-			if f.Type == "" || r.Type == f.Type {
+			if (f.Type == "" || r.Type == f.Type) && (!f.Overdue || r.Overdue) {
 				out = append(out, r)
 			}
 		}

@@ -71,6 +71,12 @@ type Request struct {
 	// the marketplace sites' confirmations; "" while its work runs or may run.
 	Waiting string `json:"waiting,omitempty"`
 
+	// Deadline watch (reminders.go): the tenant's reminder days when the request was
+	// received, the DPO notices claimed or sent, and whether the due date passed unanswered.
+	ReminderDays []int       `json:"reminder_days,omitempty"`
+	DPONotices   []DPONotice `json:"dpo_notices,omitempty"`
+	Overdue      bool        `json:"overdue,omitempty"`
+
 	// Verification: SHA-256 hashes of the secrets, never the secrets.
 	CodeHash      string    `json:"code_hash,omitempty"`
 	CodeExpiresAt time.Time `json:"code_expires_at,omitzero"`
@@ -81,7 +87,8 @@ type Request struct {
 
 // record is a request as the table keeps it, with its index attributes: GSI1 lists all of a
 // tenant's requests by due date, GSI2 those of one status; the expiry index holds requests
-// that wait for verification until they expire.
+// that wait for verification until they expire (and their codes until these expire), and
+// unanswered ones until their next reminder or their due date (see deadline).
 type record struct {
 	Request
 	GSI1PK string `json:"gsi1pk"`
@@ -116,19 +123,29 @@ func statusPK(tenant string, s Status) string { return "T#" + tenant + "#RQS#" +
 // dueKey sorts by due date, then id; RFC 3339 in UTC has a fixed width, so text order is time order.
 func dueKey(due time.Time, id string) string { return due.UTC().Format(time.RFC3339) + "#" + id }
 
-func (r *Request) item(version int64) (table.Item, error) {
+// item is the request as written at the time at.
+func (r *Request) item(version int64, at time.Time) (table.Item, error) {
 	k := requestKey(r.Tenant, r.ID)
 	rec := record{
 		Request: *r,
 		GSI1PK:  allPK(r.Tenant), GSI1SK: dueKey(r.DueAt, r.ID),
 		GSI2PK: statusPK(r.Tenant, r.Status), GSI2SK: dueKey(r.DueAt, r.ID),
 	}
-	if r.Status == PendingVerification {
-		// A deadline, not a TTL: the retention job marks the request expired (ExpireRequest)
-		// and the record itself is kept.
-		rec.Attrs = expiry.Deadline(r.Tenant, KindRequests, k, r.ReceivedAt.Add(UnverifiedTTL))
+	// Deadlines, not TTLs: the retention job hands them back to this package and the record
+	// itself is kept. One item has one place on the index, so it holds the next only.
+	if kind, due, ok := r.deadline(); ok {
+		// Never on a day the sweep may have finished: a deadline already past when it is
+		// written (a reminder of a request verified late) is due at once.
+		rec.Attrs = expiry.Deadline(r.Tenant, kind, k, latest(due, at))
 	}
 	return table.NewItem(k, version, rec)
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 var validID = regexp.MustCompile(`^req_[A-Za-z0-9_-]{1,60}$`)

@@ -89,6 +89,7 @@ func (s *Service) Submit(ctx context.Context, tenantID string, in Input, c Calle
 		Note:          in.Note,
 		ReceivedAt:    now,
 		DueAt:         DueAt(now, AnswerMonths, t.Holidays),
+		ReminderDays:  t.ReminderDays,
 		CodeHash:      hashSecret(code),
 		CodeExpiresAt: now.Add(CodeTTL),
 	}
@@ -352,7 +353,7 @@ func (s *Service) load(ctx context.Context, tenantID, id string) (Request, int64
 // save writes the request read at version, with extra writes and the audit entries of
 // events, in one transaction (a single conditional put when there is nothing else to write).
 func (s *Service) save(ctx context.Context, r *Request, version int64, at time.Time, extra []table.Write, events ...audit.Event) error {
-	it, err := r.item(version)
+	it, err := r.item(version, at)
 	if err != nil {
 		return err
 	}
@@ -414,6 +415,10 @@ func (s *Service) pseudonym(r Request) string {
 // first means a failed email leaves a request that shows what happened (and an error for the
 // caller), never a subject told of a change that was not made.
 func (s *Service) notify(ctx context.Context, r Request, name string, d mailData) (Request, error) {
+	if r.Contact == "" {
+		// Only a request the system opened has no address: a subject without one on file.
+		return r, nil
+	}
 	d.Tenant, d.RequestID, d.Type, d.Lift, d.ReceivedAt, d.DueAt = r.Tenant, r.ID, r.Type, r.Lift, r.ReceivedAt, r.DueAt
 	m, err := render(defaultLocale, name, d)
 	if err != nil {

@@ -3,6 +3,7 @@ package expiry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -92,5 +93,62 @@ func TestSweep(t *testing.T) {
 	put("ODD#1", expiry.Deadline("acme", "unowned", k("ODD#1"), day0.Add(200*time.Hour)))
 	if _, err := sw.Sweep(ctx, "acme", day0, day0.Add(201*time.Hour)); err == nil {
 		t.Fatal("a deadline without an owner was ignored")
+	}
+}
+
+// TestSweepStopsInTime: a sweep near its context's deadline stops, says it did not finish,
+// and the next one goes on from the day it stopped in, so every item is handed over once
+// the owner has acted on it, and the days finished are not read again.
+func TestSweepStopsInTime(t *testing.T) {
+	ctx := context.Background()
+	db := sqlitetest.MustOpen(t)
+	day0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	var keys []table.Key
+	for d := range 4 {
+		for i := range 3 {
+			k := table.Key{PK: "T#acme#S#u-1", SK: fmt.Sprintf("DUE#%d#%d", d, i)}
+			it, err := table.NewItem(k, 0, entity{Name: "x", Attrs: expiry.Deadline("acme", "due", k, day0.AddDate(0, 0, d).Add(time.Duration(i)*time.Minute))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Put(ctx, it, table.Cond{}); err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, k)
+		}
+	}
+	acted := map[table.Key]int{}
+	sw := expiry.Sweeper{Table: db, Margin: 100 * time.Millisecond, Owners: map[string]expiry.Handoff{
+		"due": func(_ context.Context, _ string, k table.Key, _ time.Time) (string, error) {
+			time.Sleep(40 * time.Millisecond)
+			if acted[k] > 0 {
+				return "", nil // acted on already: a real owner's condition fails
+			}
+			acted[k]++
+			return "acted", nil
+		},
+	}}
+	now := day0.AddDate(0, 0, 4)
+	short, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+	defer cancel()
+	rep, err := sw.Sweep(short, "acme", day0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Finished || rep.Done["acted"] == 0 || rep.Done["acted"] >= len(keys) {
+		t.Fatalf("short run: %+v, want some acted on and not finished", rep)
+	}
+	first := rep.Done["acted"]
+	rep, err = sw.Sweep(ctx, "acme", day0, now)
+	if err != nil || !rep.Finished {
+		t.Fatalf("next run: %+v, %v", rep, err)
+	}
+	if first+rep.Done["acted"] != len(keys) {
+		t.Fatalf("acted on %d then %d, want %d in all", first, rep.Done["acted"], len(keys))
+	}
+	for _, k := range keys {
+		if acted[k] != 1 {
+			t.Fatalf("%s acted on %d times", k.SK, acted[k])
+		}
 	}
 }

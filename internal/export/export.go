@@ -32,8 +32,8 @@ var (
 	ErrExpired = apperr.New(apperr.Gone, CodeExportExpired, "The export has expired or been deleted; submit a new request.")
 )
 
-// KindExports names export records on the expiry index: the retention job deletes the
-// record and its object when the link expires.
+// KindExports names export records on the expiry index: the retention job hands them to
+// Expire, which deletes the object and the record when the link expires.
 const KindExports = "exports"
 
 // skExport is the export record's sort key in the request's partition.
@@ -70,7 +70,10 @@ type Records struct {
 // a crash writes the same record again).
 func (s Records) Put(ctx context.Context, tenantID string, r Record) error {
 	k := RecordKey(tenantID, r.RequestID)
-	r.Attrs = expiry.At(tenantID, KindExports, k, r.ExpiresAt)
+	// A deadline, not a TTL: the record is how the retention job finds the object, so only
+	// its owner deletes it, object first (Expire). A TTL deletion (DynamoDB's, or the local
+	// server's minute timer) would orphan the object.
+	r.Attrs = expiry.Deadline(tenantID, KindExports, k, r.ExpiresAt)
 	it, err := table.NewItem(k, 0, r)
 	if err != nil {
 		return err

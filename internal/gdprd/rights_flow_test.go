@@ -76,7 +76,8 @@ func erasureFlow(t *testing.T, c client, scan func(t *testing.T) []string) {
 	step(t, "NewAccessFindsNoData", func(t *testing.T) {
 		rc := c.submit(t, "access", erEmail)
 		c.verify(t, rc.ID, c.verificationCode(t, erEmail, rc.ID)).must(t, http.StatusOK, nil)
-		// No export function runs here yet (issue 9): the access request is answered by it.
+		waitFor(t, "the access request completed", func() bool { return c.record(t, rc.ID).Status == "completed" })
+		c.mailWith(t, erEmail, rc.ID, "no personal data")
 		// The site route names the subject id: the rights function's types answer no_data.
 		ob := c.site(t, "POST", "/v1/requests", `{"type":"objection","subject_id":"`+sub+`","email":"`+erEmail+`"}`)
 		var orc requestReceipt

@@ -26,6 +26,9 @@ func TestRoutes(t *testing.T) {
 	for _, r := range []samtemplate.Route{
 		{Method: "GET", Path: "/v1/health", Function: "MetaFunction"},
 		{Method: "GET", Path: "/v1/openapi.json", Function: "MetaFunction"},
+		{Method: "GET", Path: "/privacy/{tenant}", Function: "MetaFunction"},
+		{Method: "GET", Path: "/console", Function: "MetaFunction"},
+		{Method: "GET", Path: "/assets/{file}", Function: "MetaFunction"},
 		{Method: "POST", Path: "/v1/consents", Function: "ConsentFunction"},
 		{Method: "GET", Path: "/v1/consents/{subject_id}", Function: "ConsentFunction"},
 		{Method: "GET", Path: "/v1/consents/{subject_id}/history", Function: "ConsentFunction"},

@@ -122,7 +122,8 @@ var csStart = time.Date(2026, 11, 28, 16, 47, 0, 0, time.UTC)
 func newCSFixture(tb testing.TB, open csOpener) *csFixture {
 	tb.Helper()
 	counted := tablecount.New(open(tb))
-	clk := &clock.Settable{}
+	// Frozen: tests compare times to the second, and a slow machine must not move them.
+	clk := &clock.Settable{Frozen: true}
 	clk.Set(csStart)
 	m, err := secrets.New([]byte(strings.Repeat("m", 32)))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -82,13 +83,15 @@ type receipt struct {
 
 // Summary is a request as lists show it (the operator queue, gdprctl requests list).
 type Summary struct {
-	ID          string     `json:"id"`
-	Type        dsr.Type   `json:"type"`
-	Status      dsr.Status `json:"status"`
-	SubjectID   string     `json:"subject_id,omitempty"`
-	ReceivedAt  time.Time  `json:"received_at"`
-	DueAt       time.Time  `json:"due_at"`
-	Extended    bool       `json:"extended"`
+	ID         string     `json:"id"`
+	Type       dsr.Type   `json:"type"`
+	Status     dsr.Status `json:"status"`
+	SubjectID  string     `json:"subject_id,omitempty"`
+	ReceivedAt time.Time  `json:"received_at"`
+	DueAt      time.Time  `json:"due_at"`
+	Extended   bool       `json:"extended"`
+	// Overdue: the due date passed with the request unanswered (the retention job flags it).
+	Overdue     bool       `json:"overdue"`
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 }
 
@@ -127,7 +130,7 @@ type publicStatus struct {
 // SummaryOf is r as lists show it.
 func SummaryOf(r dsr.Request) Summary {
 	return Summary{ID: r.ID, Type: r.Type, Status: r.Status, SubjectID: r.SubjectID, ReceivedAt: r.ReceivedAt,
-		DueAt: r.DueAt, Extended: r.Extended, CompletedAt: r.CompletedAt}
+		DueAt: r.DueAt, Extended: r.Extended, Overdue: r.Overdue, CompletedAt: r.CompletedAt}
 }
 
 func recordOf(r dsr.Request) record {
@@ -270,12 +273,19 @@ func (h requests) list(ctx context.Context, r *httpapi.Request) (httpapi.Respons
 		}
 		f.DueBefore = t
 	}
+	switch r.Query("overdue") {
+	case "", "false":
+	case "true":
+		f.Overdue = true
+	default:
+		return httpapi.Response{}, apperr.Validation(apperr.FieldError{Field: "overdue", Message: "must be true or false"})
+	}
 	var err error
 	if f.Limit, err = r.Limit(); err != nil {
 		return httpapi.Response{}, err
 	}
 	// The filters are part of the scope: a cursor continues only the list it came from.
-	scope := "requests?" + url.Values{"status": {string(f.Status)}, "type": {string(f.Type)}, "due_before": {r.Query("due_before")}}.Encode()
+	scope := "requests?" + url.Values{"status": {string(f.Status)}, "type": {string(f.Type)}, "due_before": {r.Query("due_before")}, "overdue": {strconv.FormatBool(f.Overdue)}}.Encode()
 	if f.Cursor, err = r.Cursor(scope); err != nil {
 		return httpapi.Response{}, err
 	}

@@ -468,15 +468,16 @@ func testRQRetention(t *testing.T, e *rqEnv) {
 		}
 		return string(out)
 	}
-	if got, want := run(rqStart.Add(30*time.Minute)), `{"job":"retention","tenants":2,"deleted":{"devices":0,"idempotency_records":0,"rate_limit_counters":0},"expired":{"requests":0}}`; got != want {
+	if got, want := run(rqStart.Add(30*time.Minute)), `{"job":"retention","tenants":2,"finished":true,"deleted":{"devices":0,"exports":0,"idempotency_records":0,"rate_limit_counters":0,"verification_codes":0},"expired":{"requests":0},"deadlines":{"inactive_erasures":0,"overdue":0,"reminders_sent":0}}`; got != want {
 		t.Fatalf("at once: %s", got)
 	}
 	// Counters of the hour (an email and an address for each of the two requests; the
-	// address is shared), the idempotency record after a day, the unverified request after 7.
-	if got, want := run(rqStart.Add(25*time.Hour)), `{"job":"retention","tenants":2,"deleted":{"devices":0,"idempotency_records":1,"rate_limit_counters":3},"expired":{"requests":0}}`; got != want {
+	// address is shared), the idempotency record and the unused code after a day, the
+	// unverified request after 7.
+	if got, want := run(rqStart.Add(25*time.Hour)), `{"job":"retention","tenants":2,"finished":true,"deleted":{"devices":0,"exports":0,"idempotency_records":1,"rate_limit_counters":3,"verification_codes":1},"expired":{"requests":0},"deadlines":{"inactive_erasures":0,"overdue":0,"reminders_sent":0}}`; got != want {
 		t.Fatalf("after a day: %s", got)
 	}
-	if got, want := run(rqStart.Add(7*24*time.Hour)), `{"job":"retention","tenants":2,"deleted":{"devices":0,"idempotency_records":0,"rate_limit_counters":0},"expired":{"requests":1}}`; got != want {
+	if got, want := run(rqStart.Add(7*24*time.Hour)), `{"job":"retention","tenants":2,"finished":true,"deleted":{"devices":0,"exports":0,"idempotency_records":0,"rate_limit_counters":0,"verification_codes":0},"expired":{"requests":1},"deadlines":{"inactive_erasures":0,"overdue":0,"reminders_sent":0}}`; got != want {
 		t.Fatalf("after a week: %s", got)
 	}
 	if r := e.call(t, e.admin(), rqList, url.Values{"status": {"expired"}}, "").want(t, 200, ""); len(r.body["items"].([]any)) != 1 {

@@ -5,7 +5,6 @@
 package notifyfn
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"github.com/example/gdpr/internal/notify"
 	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/schedule"
 	"github.com/example/gdpr/internal/tenant"
 )
 
@@ -137,13 +137,8 @@ type scheduleReport struct {
 // done, until the deadline. A run that failed is named in the report and makes the invocation
 // fail, so that the function's alarm sees it.
 func (f *Function) Schedule(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
-	var in struct {
-		Job string `json:"job"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(input))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || in.Job != JobName {
-		return nil, fmt.Errorf("notifyfn: input is not {\"job\":%q}", JobName)
+	if err := schedule.Check(input, JobName); err != nil {
+		return nil, fmt.Errorf("notifyfn: %w", err)
 	}
 	reps, err := f.Runner.WorkAll(ctx)
 	if err != nil {

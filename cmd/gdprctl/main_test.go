@@ -185,6 +185,42 @@ func TestRequestsList(t *testing.T) {
 	}
 }
 
+func TestPolicies(t *testing.T) {
+	dir := t.TempDir()
+	var keys tenant.Keys
+	mustCtl(t, dir, &keys, "tenant", "create", "acme")
+	effective := time.Now().UTC().Add(31 * 24 * time.Hour).Format(time.RFC3339)
+	var p struct {
+		Version  string `json:"version"`
+		Material bool   `json:"material"`
+	}
+	mustCtl(t, dir, &p, "policies", "publish", "acme", "--version", "2026-02", "--url", "https://example.org/p",
+		"--summary", "Logs are kept 60 days.", "--effective-at", effective, "--material")
+	if p.Version != "2026-02" || !p.Material {
+		t.Fatalf("published %+v", p)
+	}
+	if _, err := ctl(t, dir, "policies", "publish", "acme", "--version", "2026-03", "--url", "https://example.org/p",
+		"--summary", "Too soon.", "--effective-at", time.Now().UTC().Add(24*time.Hour).Format(time.RFC3339)); err == nil {
+		t.Fatal("no error for an effective time inside the notice period")
+	}
+	var list struct{ Items []struct{ Version string } }
+	mustCtl(t, dir, &list, "policies", "list", "acme")
+	if len(list.Items) != 1 || list.Items[0].Version != "2026-02" {
+		t.Fatalf("list %+v", list)
+	}
+	var st struct{ State string }
+	mustCtl(t, dir, &st, "policies", "status", "acme", "2026-02")
+	if st.State != "pending" {
+		t.Fatalf("status before any run %+v; want pending", st)
+	}
+	var job struct{ Job string }
+	mustCtl(t, dir, &job, "jobs", "run", "notifications")
+	mustCtl(t, dir, &st, "policies", "status", "acme", "2026-02")
+	if job.Job != "notifications" || st.State != "done" {
+		t.Fatalf("after the job: %+v, %+v; want the run done", job, st)
+	}
+}
+
 func TestTenantSet(t *testing.T) {
 	dir := t.TempDir()
 	mustCtl(t, dir, new(tenant.Keys), "tenant", "create", "acme")

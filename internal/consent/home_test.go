@@ -1,7 +1,6 @@
 package consent_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -11,10 +10,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/dynamo"
 	"github.com/example/gdpr/internal/mototest"
+	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
@@ -64,7 +65,7 @@ type env struct {
 	svc      *consent.Service
 	clock    *clock.Settable
 	secrets  secrets.Master
-	policies *fakePolicies
+	policies policy.Store
 	tenant   string
 }
 
@@ -108,30 +109,21 @@ func newEnv(t *testing.T, open opener, settings ...func(*tenant.Tenant)) *env {
 	return e
 }
 
-// withPolicies rebuilds the service with a policy catalogue.
-func (e *env) withPolicies(p *fakePolicies) {
-	e.policies = p
-	e.svc = consent.New(consent.Config{Table: e.table, Clock: e.clock, Secrets: e.secrets, Tenants: tenant.Store{Table: e.table, Clock: e.clock}, Policies: p})
+// withPolicies rebuilds the service with the policies feature on the same table.
+func (e *env) withPolicies() {
+	tenants := tenant.Store{Table: e.table, Clock: e.clock}
+	e.policies = policy.Store{Table: e.table, Clock: e.clock, Tenants: tenants, Audit: audit.Log{Table: e.table}}
+	e.svc = consent.New(consent.Config{Table: e.table, Clock: e.clock, Secrets: e.secrets, Tenants: tenants, Policies: policy.NewCache(e.policies, e.clock)})
 }
 
-// fakePolicies stands in for the policies feature.
-type fakePolicies struct {
-	versions []string
-	material time.Time
-}
-
-func (f *fakePolicies) Published(_ context.Context, _ string, version string) (bool, bool, error) {
-	for _, v := range f.versions {
-		if v == version {
-			return true, true, nil
-		}
+// publish publishes a version taking effect after days.
+func (e *env) publish(t *testing.T, version string, material bool, days int) {
+	t.Helper()
+	_, err := e.policies.Publish(t.Context(), e.tenant, policy.Input{
+		Version: version, URL: "https://example.org/privacy/" + version, Summary: "What changes.",
+		EffectiveAt: e.clock.Now().Add(time.Duration(days) * 24 * time.Hour), Material: material,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return false, len(f.versions) > 0, nil
-}
-
-func (f *fakePolicies) LatestMaterial(_ context.Context, _ string, now time.Time) (time.Time, error) {
-	if f.material.After(now) {
-		return time.Time{}, nil
-	}
-	return f.material, nil
 }

@@ -70,7 +70,10 @@ type eventExpect struct {
 	status  int
 	keys    []string // top-level keys the body must have (at least)
 	code    string   // problem+json code, for an error status
-	output  func(t *testing.T, w *eventWorld, st sampleStore, out json.RawMessage)
+	// page: the media type a web page or asset answers (instead of JSON), and a text its body
+	// must hold.
+	page, holds string
+	output      func(t *testing.T, w *eventWorld, st sampleStore, out json.RawMessage)
 }
 
 var (
@@ -155,6 +158,9 @@ var eventExpectations = map[string]eventExpect{
 	"consent-profile-get":  {prepare: []prepare{withSubject, withProfile}, status: 200, keys: []string{"subject_id", "email", "security_questions"}},
 
 	"meta-health":  {status: 200, keys: []string{"status"}},
+	"meta-privacy": {status: 200, page: "text/html", holds: `<html lang="en"`},
+	"meta-console": {status: 200, page: "text/html", holds: `<html lang="en"`},
+	"meta-asset":   {status: 200, page: "text/javascript", holds: "import"},
 	"meta-openapi": {status: 200, keys: []string{"openapi", "paths"}},
 	"meta-default": {status: 404, code: "not_found"},
 
@@ -184,6 +190,31 @@ var eventExpectations = map[string]eventExpect{
 	// would only answer no_data): its own work must have run, to the end.
 	"export-stream": {prepare: []prepare{withSubject, withVerified}, output: fulfilled("package_stored")},
 	"rights-stream": {prepare: []prepare{withSubject, withErasure}, output: fulfilled("anonymized")},
+
+	"requests-policies-publish":       {status: 201, keys: []string{"version", "effective_at", "material"}},
+	"requests-policies-list":          {prepare: []prepare{withPolicy}, status: 200, keys: []string{"items"}},
+	"requests-policies-get":           {prepare: []prepare{withPolicy}, status: 200, keys: []string{"version", "url", "effective_at"}},
+	"requests-policies-notifications": {prepare: []prepare{withPolicy}, status: 200, keys: []string{"total", "sent", "pending", "failed", "suppressed"}},
+	"requests-public-policy":          {prepare: []prepare{withPolicy}, status: 200, keys: []string{"current", "next"}},
+	// A published version's record starts its run; the schedule continues every run not done.
+	// Either way subject u-42 (with its address) is told once.
+	"notify-stream": {prepare: []prepare{withSubject, withProfile, withPolicy}, output: func(t *testing.T, w *eventWorld, _ sampleStore, out json.RawMessage) {
+		var resp events.DynamoDBEventResponse
+		if err := json.Unmarshal(out, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("batch answered %s, want no item failures", out)
+		}
+		noticed(t, w)
+	}},
+	"notices-schedule": {prepare: []prepare{withSubject, withProfile, withPolicy}, output: func(t *testing.T, w *eventWorld, _ sampleStore, out json.RawMessage) {
+		var rep struct {
+			Job  string
+			Runs []struct{ Version, State string }
+		}
+		if err := json.Unmarshal(out, &rep); err != nil || rep.Job != "notifications" || len(rep.Runs) != 1 || rep.Runs[0].Version != "2027-01" {
+			t.Fatalf("notifications report %s, want job notifications with the run of 2027-01", out)
+		}
+		noticed(t, w)
+	}},
 
 	"deliveries-schedule": {prepare: []prepare{withSubject, withDueDelivery}, output: func(t *testing.T, _ *eventWorld, _ sampleStore, out json.RawMessage) {
 		var rep struct {
@@ -232,6 +263,24 @@ func fulfilled(step string) func(t *testing.T, w *eventWorld, st sampleStore, ou
 		if r.Status != dsr.Completed || !slices.ContainsFunc(r.Timeline, func(e dsr.Event) bool { return e.Event == step }) {
 			t.Fatalf("request %s after the batch (failure %q), timeline %+v: want completed, with step %s", r.Status, r.Failure, r.Timeline, step)
 		}
+	}
+}
+
+// withPolicy publishes version 2027-01 (the publish sample), which starts its notification run.
+var withPolicy prepare = func(t *testing.T, w *eventWorld) sampleStore {
+	w.invokeSample(t, "requests-policies-publish", 201)
+	return sampleStore{}
+}
+
+// noticed checks that the run of 2027-01 told its one subject.
+func noticed(t *testing.T, w *eventWorld) {
+	t.Helper()
+	var n struct{ Total, Sent, Pending int }
+	if err := json.Unmarshal([]byte(w.invokeSample(t, "requests-policies-notifications", 200)), &n); err != nil {
+		t.Fatal(err)
+	}
+	if n.Total != 1 || n.Sent != 1 || n.Pending != 0 {
+		t.Fatalf("notifications %+v, want the one subject told", n)
 	}
 }
 
@@ -439,6 +488,12 @@ func checkHTTPAnswer(t *testing.T, name string, out json.RawMessage, want eventE
 	if want.status == 204 {
 		if resp.Body != "" {
 			t.Errorf("%s answered 204 with a body: %s", name, resp.Body)
+		}
+		return
+	}
+	if want.page != "" {
+		if ct := resp.Headers["Content-Type"]; !strings.HasPrefix(ct, want.page) || !strings.Contains(resp.Body, want.holds) {
+			t.Errorf("%s answered %q holding %.120q, want %s with %q", name, ct, resp.Body, want.page, want.holds)
 		}
 		return
 	}

@@ -56,7 +56,7 @@ func erasureFlow(t *testing.T, c client, scan func(t *testing.T) []string) {
 		for _, e := range c.record(t, id).Timeline {
 			steps = append(steps, e.Event)
 		}
-		want := "received verification_sent verified processing gate profile devices exports consent requests sites receipt anonymized contact completed"
+		want := "received verification_sent verified processing gate notices profile devices exports consent requests sites receipt anonymized contact completed"
 		if got := strings.Join(steps, " "); got != want {
 			t.Fatalf("timeline %s\nwant     %s", got, want)
 		}

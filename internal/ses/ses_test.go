@@ -42,6 +42,13 @@ func TestSender(t *testing.T) {
 		})
 	})
 
+	t.Run("SendRate", func(t *testing.T) {
+		// moto answers GetSendQuota with a sandbox account's 1 a second.
+		if got, err := ses.New(client, from, "").SendRate(ctx); err != nil || got != 1 {
+			t.Fatalf("SendRate = %v, %v; want 1", got, err)
+		}
+	})
+
 	// What moto recorded of a message with both parts and a configuration set, and what went
 	// over the wire: moto keeps the sender, recipient, subject and one body (the HTML part
 	// when there is one), not the text part nor the configuration set, which the request the

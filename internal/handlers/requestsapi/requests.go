@@ -1,6 +1,7 @@
 // Package requestsapi is RequestsFunction: data subject requests (intake, verification,
-// status, the operator's queue and actions), the audit trail and the registry of marketplace
-// sites (package systemsapi), over HTTP.
+// status, the operator's queue and actions), the audit trail, the tenant's settings (package
+// tenantapi), the registry of marketplace sites (package systemsapi) and the policy versions
+// (package policyapi), over HTTP.
 package requestsapi
 
 import (
@@ -17,9 +18,11 @@ import (
 	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/export"
+	"github.com/example/gdpr/internal/handlers/policyapi"
 	"github.com/example/gdpr/internal/handlers/systemsapi"
 	"github.com/example/gdpr/internal/handlers/tenantapi"
 	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/sites"
 	"github.com/example/gdpr/internal/subject"
@@ -52,7 +55,13 @@ func New(p *ports.Ports) (*httpapi.API, error) {
 		tenantapi.Get(store),
 		tenantapi.Patch(store),
 	}
-	return httpapi.FromPorts(p, tenants, append(routes, systemsapi.Routes(st)...)...), nil
+	policies := policyapi.Routes{
+		Policies: policy.Store{Table: p.Table, Clock: p.Clock, Tenants: tenants, Audit: audit.Log{Table: p.Table}},
+		Table:    p.Table,
+		Clock:    p.Clock,
+	}
+	routes = append(routes, systemsapi.Routes(st)...)
+	return httpapi.FromPorts(p, tenants, append(routes, policies.List()...)...), nil
 }
 
 type requests struct {

@@ -76,7 +76,11 @@ func (s *Service) erase(ctx context.Context, j *fulfilment.Job) error {
 			if err != nil && !errors.Is(err, subject.ErrNotFound) {
 				return "", err
 			}
-			n, err := notify.EraseSubject(ctx, s.Table, s.Secrets, tid, sid, p.Email, r.Contact)
+			contact, err := s.Requests.Contact(r)
+			if err != nil {
+				return "", err
+			}
+			n, err := notify.EraseSubject(ctx, s.Table, s.Secrets, tid, sid, p.Email, contact)
 			return "notice markers of " + count(n, "policy versions"), err
 		}},
 		{stepProfile, func(ctx context.Context) (string, error) {

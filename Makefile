@@ -8,7 +8,7 @@ SHELL := bash
 
 # Every AWS::Serverless::Function in template.yaml; a test keeps this list and the template in
 # step. A function's package is functions/<logical id without "Function", in lower case>.
-FUNCTIONS := ConsentFunction DeliveriesFunction ExportFunction MetaFunction RequestsFunction RetentionFunction RightsFunction
+FUNCTIONS := ConsentFunction DeliveriesFunction ExportFunction MetaFunction NoticesFunction NotifyFunction RequestsFunction RetentionFunction RightsFunction
 folder = functions/$(shell echo '$(patsubst %Function,%,$(1))' | tr '[:upper:]' '[:lower:]')
 
 # How AWS wants a Go function: a static linux/arm64 `bootstrap` for provided.al2023, without

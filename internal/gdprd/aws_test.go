@@ -26,10 +26,11 @@ func motoEnv(t *testing.T, table string) map[string]string {
 		// The flows read the clock, jobs and mail through /_local/*, asked for here.
 		gdprd.EnvLocalRoutes: "1",
 	}
-	// config.LoadDefaultConfig reads the process environment.
+	// config.LoadDefaultConfig reads the process environment: SetEnv clears what the shell
+	// says of AWS first, so that no AWS_ENDPOINT_URL_<SERVICE> sends the calls elsewhere.
+	moto.SetEnv(t)
 	for _, kv := range moto.Env() {
 		name, value, _ := strings.Cut(kv, "=")
-		t.Setenv(name, value)
 		vars[name] = value
 	}
 	return vars

@@ -5,6 +5,7 @@ import (
 	"github.com/example/gdpr/internal/handlers/deliveriesjob"
 	"github.com/example/gdpr/internal/handlers/exportfn"
 	"github.com/example/gdpr/internal/handlers/metaapi"
+	"github.com/example/gdpr/internal/handlers/notifyfn"
 	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/handlers/retentionjob"
 	"github.com/example/gdpr/internal/handlers/rightsfn"
@@ -24,6 +25,8 @@ var Functions = []Function{
 	Schedule("DeliveriesFunction", deliveriesjob.New),
 	Stream("ExportFunction", exportfn.New),
 	Stream("RightsFunction", rightsfn.New),
+	Stream("NotifyFunction", notifyfn.New),
+	Schedule("NoticesFunction", notifyfn.NewNotices),
 }
 
 // Function is one function gdprd can run: its logical id in template.yaml and the builder of

@@ -260,6 +260,8 @@ func (s *Server) banner(created bool) {
 		note = " (tenant demo created now)"
 	}
 	fmt.Fprintf(w, "  credentials:  %s%s\n", filepath.Join(dir, CredentialsFile), note)
+	fmt.Fprintf(w, "  privacy center: %s/privacy/%s\n", s.url, DemoTenant)
+	fmt.Fprintf(w, "  console:      %s/console (admin key in %s)\n", s.url, filepath.Join(dir, CredentialsFile))
 }
 
 // Run serves until ctx is done, then shuts down gracefully: it stops accepting, lets requests

@@ -40,13 +40,18 @@ const (
 type Access int
 
 const (
-	// Public routes take no key. Those under /v1/public/{tenant} name their tenant in the path.
+	// Public routes take no key. Those under /v1/public/{tenant} name their tenant in the
+	// path, which must exist; the web pages' routes (/privacy/{tenant}) read nothing stored and
+	// leave the tenant to the API their page calls.
 	Public Access = iota
 	// Site routes take a site or an admin key.
 	Site
 	// Admin routes take an admin key.
 	Admin
 )
+
+// publicTenant starts the routes of a tenant's public API, whose tenant must exist.
+const publicTenant = "/v1/public/{tenant}"
 
 // Route is one operation: its API Gateway route key ("POST /v1/consents/{subject_id}"),
 // who may call it and what handles it.
@@ -58,11 +63,17 @@ type Route struct {
 	MediaType string
 }
 
-// Response is a successful answer: Body is marshalled as JSON.
+// Response is a successful answer: Body is marshalled as JSON, unless it is a Raw.
 type Response struct {
 	Status  int
 	Body    any
 	Headers map[string]string
+}
+
+// Raw is a body sent as it is, with its media type (a web page, a script), not as JSON.
+type Raw struct {
+	Type string
+	Data string
 }
 
 // JSON answers status with body.
@@ -121,7 +132,7 @@ func New(cfg Config, routes ...Route) *API {
 		switch {
 		case r.Access != Public && cfg.Keys == nil:
 			panic("httpapi: route " + r.Key + " takes an API key, and the API has no key resolver")
-		case strings.Contains(r.Key, "{tenant}") && cfg.Tenants == nil:
+		case strings.Contains(r.Key, publicTenant) && cfg.Tenants == nil:
 			panic("httpapi: route " + r.Key + " names a tenant, and the API has no tenant reader")
 		case strings.HasPrefix(r.Key, http.MethodPost+" ") && (cfg.Table == nil || !cfg.Secrets.Ready()):
 			panic("httpapi: route " + r.Key + " takes an Idempotency-Key, and the API has no table or no secret")
@@ -206,7 +217,7 @@ func (a *API) run(ctx context.Context, r *Request, route Route) events.APIGatewa
 func (a *API) authorize(ctx context.Context, r *Request, route Route) error {
 	if route.Access == Public {
 		t := r.Path("tenant")
-		if t == "" {
+		if t == "" || !strings.Contains(route.Key, publicTenant) {
 			return nil
 		}
 		exists, err := a.cfg.Tenants.Exists(ctx, t)
@@ -246,6 +257,11 @@ func render(resp Response) events.APIGatewayV2HTTPResponse {
 	out := events.APIGatewayV2HTTPResponse{StatusCode: resp.Status, Headers: map[string]string{}}
 	for k, v := range resp.Headers {
 		out.Headers[k] = v
+	}
+	if raw, ok := resp.Body.(Raw); ok {
+		out.Body = raw.Data
+		out.Headers["Content-Type"] = raw.Type
+		return out
 	}
 	if resp.Body != nil {
 		b, err := json.Marshal(resp.Body)

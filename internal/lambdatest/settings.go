@@ -18,6 +18,8 @@ var sampleSettings = map[string]string{
 	// emulator, from the closed endpoint BaseEnv names, so the invocation fails fast.
 	"GDPR_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gdpr-test-AbCdEf",
 	"LOG_LEVEL":       "INFO",
+	// How many shards of a notification run are worked at once (NotifyFunction, NoticesFunction).
+	"NOTIFY_CONCURRENCY": "4",
 }
 
 // TemplateFunction returns the function with that logical id from template.yaml.

@@ -87,6 +87,41 @@ func (e *SendError) Error() string {
 
 func (e *SendError) Unwrap() error { return e.err }
 
+// ErrorCode is SES's error code (or the transport's), which is safe to record as a reason.
+func (e *SendError) ErrorCode() string { return e.Code }
+
+// Is matches the mail port's failure kinds: mail.ErrThrottled for SES's Throttling (maximum
+// send rate or daily quota exceeded), mail.ErrRejected for the errors that a resend of the
+// same message cannot mend.
+func (e *SendError) Is(target error) bool {
+	switch target {
+	case mail.ErrThrottled:
+		return e.Code == "Throttling" || e.Code == "ThrottlingException"
+	case mail.ErrRejected:
+		return rejected[e.Code]
+	}
+	return false
+}
+
+// rejected are SES SendEmail errors that depend on the message, not on the moment.
+var rejected = map[string]bool{
+	"MessageRejected":           true,
+	"InvalidParameterValue":     true,
+	"MailFromDomainNotVerified": true,
+}
+
+var _ mail.RateSource = (*Sender)(nil)
+
+// SendRate returns the account's maximum send rate (GetSendQuota's MaxSendRate): messages
+// per second. Callers cache it; SES changes it rarely.
+func (s *Sender) SendRate(ctx context.Context) (float64, error) {
+	out, err := s.client.GetSendQuota(ctx, &awsses.GetSendQuotaInput{})
+	if err != nil {
+		return 0, fmt.Errorf("ses: get send quota: %w", redact(err))
+	}
+	return out.MaxSendRate, nil
+}
+
 // redact replaces err's text by a code: SES's error code for API errors, otherwise the
 // context's end or the network operation that failed, none of which can hold an address.
 func redact(err error) error {

@@ -1,10 +1,15 @@
 package ses_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,18 +42,66 @@ func TestSender(t *testing.T) {
 		})
 	})
 
-	t.Run("ConfigurationSet", func(t *testing.T) {
+	t.Run("SendRate", func(t *testing.T) {
+		// moto answers GetSendQuota with a sandbox account's 1 a second.
+		if got, err := ses.New(client, from, "").SendRate(ctx); err != nil || got != 1 {
+			t.Fatalf("SendRate = %v, %v; want 1", got, err)
+		}
+	})
+
+	// What moto recorded of a message with both parts and a configuration set, and what went
+	// over the wire: moto keeps the sender, recipient, subject and one body (the HTML part
+	// when there is one), not the text part nor the configuration set, which the request the
+	// SDK sent shows instead.
+	t.Run("Recorded", func(t *testing.T) {
 		if _, err := client.CreateConfigurationSet(ctx, &awsses.CreateConfigurationSetInput{
 			ConfigurationSet: &types.ConfigurationSet{Name: aws.String("gdpr-mail")},
 		}); err != nil {
 			t.Fatalf("CreateConfigurationSet: %v", err)
 		}
-		id, err := ses.New(client, from, "gdpr-mail").Send(ctx, mail.Message{To: "ann@example.org", Subject: "S", Text: "T"})
+		wire := &recordRequests{}
+		recorded := awsses.NewFromConfig(moto.Config(t), func(o *awsses.Options) {
+			o.HTTPClient = &http.Client{Transport: wire}
+		})
+		m := mail.Message{
+			To:      "ann@example.org",
+			Subject: "Your request — reçu",
+			Text:    "Verification code: 482913\n",
+			HTML:    "<p>Verification code: <b>482913</b></p>",
+		}
+		id, err := ses.New(recorded, from, "gdpr-mail").Send(ctx, m)
 		if err != nil {
 			t.Fatalf("Send: %v", err)
 		}
-		if id == "" {
-			t.Fatal("empty id")
+		var got []mototest.SESMessage
+		for _, r := range moto.SESMessages(t) {
+			if r.ID == id {
+				got = append(got, r)
+			}
+		}
+		if len(got) != 1 {
+			t.Fatalf("moto recorded %d messages with id %q, want 1", len(got), id)
+		}
+		if r := got[0]; r.Source != from || len(r.To) != 1 || r.To[0] != m.To || r.Subject != m.Subject || r.Body != m.HTML {
+			t.Fatalf("moto recorded %+v, want from %s to %s, subject %q, body %q", r, from, m.To, m.Subject, m.HTML)
+		}
+		sent := wire.last(t, "SendEmail")
+		for name, want := range map[string]string{
+			"Source":                            from,
+			"Destination.ToAddresses.member.1":  m.To,
+			"Message.Subject.Data":              m.Subject,
+			"Message.Subject.Charset":           "UTF-8",
+			"Message.Body.Text.Data":            m.Text,
+			"Message.Body.Text.Charset":         "UTF-8",
+			"Message.Body.Html.Data":            m.HTML,
+			"Message.Body.Html.Charset":         "UTF-8",
+			"ConfigurationSetName":              "gdpr-mail",
+			"Destination.CcAddresses.member.1":  "",
+			"Destination.BccAddresses.member.1": "",
+		} {
+			if got := sent.Get(name); got != want {
+				t.Errorf("SendEmail %s = %q, want %q", name, got, want)
+			}
 		}
 	})
 
@@ -97,10 +150,51 @@ func sentMail(t *testing.T, moto *mototest.Server) []mailtest.Record {
 	t.Helper()
 	var records []mailtest.Record
 	for _, m := range moto.SESMessages(t) {
+		if m.Source != from {
+			t.Fatalf("message %s was sent from %q, want %q", m.ID, m.Source, from)
+		}
 		if len(m.To) != 1 {
 			t.Fatalf("message %s has %d recipients, want 1", m.ID, len(m.To))
 		}
 		records = append(records, mailtest.Record{ID: m.ID, To: m.To[0], Subject: m.Subject, Body: m.Body})
 	}
 	return records
+}
+
+// recordRequests passes requests on to moto and keeps their form bodies (SES's query
+// protocol), to show what the SDK sent.
+type recordRequests struct {
+	mu   sync.Mutex
+	sent []url.Values
+}
+
+func (r *recordRequests) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.sent = append(r.sent, form)
+	r.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// last is the last request of an action.
+func (r *recordRequests) last(t *testing.T, action string) url.Values {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.sent) - 1; i >= 0; i-- {
+		if r.sent[i].Get("Action") == action {
+			return r.sent[i]
+		}
+	}
+	t.Fatalf("no %s request sent", action)
+	return nil
 }

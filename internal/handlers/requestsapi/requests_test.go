@@ -45,6 +45,7 @@ func runRQSuite(t *testing.T, open func(t *testing.T) rqStore) {
 		{"Idempotency", testRQIdempotency},
 		{"Retention", testRQRetention},
 		{"Retry", testRQRetry},
+		{"Approve", testRQApprove},
 		{"Systems", testRQSystems},
 		{"RetryRequeuesDeliveries", testRQRetryDeliveries},
 	} {

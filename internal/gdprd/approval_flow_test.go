@@ -22,7 +22,7 @@ func approvalFlow(t *testing.T, c client, scan func(t *testing.T) []string) {
 	step(t, "Setup", func(t *testing.T) {
 		c.site(t, "POST", "/v1/consents", decision(sub, email, true, false, false)).must(t, http.StatusCreated, nil)
 		c.site(t, "PUT", "/v1/subjects/"+sub+"/profile", `{"first_name":"Hilde","email":"`+email+`"}`).must(t, http.StatusOK, nil)
-		c.admin(t, "PATCH", "/v1/tenant", `{"approval_required":["erasure"]}`).must(t, http.StatusOK, nil)
+		patchSettings(t, c.url, c.keys.AdminKey, `{"approval_required":["erasure"]}`).must(t, http.StatusOK, nil)
 		// Past the functions' cache of the settings.
 		c.setClock(t, time.Now().Add(tenant.CacheTTL+time.Second).UTC().Format(time.RFC3339))
 	})

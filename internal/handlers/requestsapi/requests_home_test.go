@@ -156,6 +156,9 @@ func (e *rqEnv) call(t testing.TB, c caller, route string, query url.Values, bod
 		PathParameters: map[string]string{},
 		Body:           body,
 	}
+	if method == "PATCH" { // the settings route takes a JSON merge patch (RFC 7396)
+		ev.Headers["content-type"] = "application/merge-patch+json"
+	}
 	path := tpl
 	for _, name := range regexp.MustCompile(`\{(\w+)\}`).FindAllStringSubmatch(tpl, -1) {
 		if len(params) == 0 {

@@ -8,13 +8,15 @@ SHELL := bash
 
 # Every AWS::Serverless::Function in template.yaml; a test keeps this list and the template in
 # step. A function's package is functions/<logical id without "Function", in lower case>.
-FUNCTIONS := BouncesFunction ConsentFunction DeliveriesFunction ExportFunction MetaFunction RequestsFunction RetentionFunction RightsFunction
+FUNCTIONS := BouncesFunction ConsentFunction DeliveriesFunction ExportFunction MetaFunction NoticesFunction NotifyFunction RequestsFunction RetentionFunction RightsFunction
 folder = functions/$(shell echo '$(patsubst %Function,%,$(1))' | tr '[:upper:]' '[:lower:]')
 
 # How AWS wants a Go function: a static linux/arm64 `bootstrap` for provided.al2023, without
 # the RPC shim (lambda.norpc) and without symbols, so it is small and starts fast.
 LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 BIN := bin
+# Redocly CLI, pinned in its package-lock.json, installed by make lint with npm ci.
+REDOCLY := tools/redocly
 FUZZTIME ?= 5s
 GO_TEST_TIMEOUT ?= 20m
 
@@ -33,7 +35,7 @@ test: lint
 fuzz:
 	./infra/fuzz.sh $(FUZZTIME)
 
-## lint: gofmt -s, go vet, staticcheck (pinned in go.mod as a tool), go.mod tidy, cfn-lint on the template and on its SAM translation (required under CI=true)
+## lint: gofmt -s, go vet, staticcheck (pinned in go.mod as a tool), go.mod tidy, cfn-lint on the template and on its SAM translation, Redocly on openapi.yaml (all required under CI=true)
 lint:
 	@unformatted=$$(gofmt -s -l .); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt -s needed on:"; echo "$$unformatted"; exit 1; fi
@@ -49,6 +51,17 @@ lint:
 		echo "cfn-lint not found, and CI=true requires it (pip install cfn-lint)"; exit 1; \
 	else \
 		echo "SKIP cfn-lint: not installed (pip install cfn-lint); CI=true requires it"; \
+	fi
+	@if command -v npm >/dev/null; then \
+		if [[ ! -f $(REDOCLY)/node_modules/.package-lock.json || $(REDOCLY)/package-lock.json -nt $(REDOCLY)/node_modules/.package-lock.json ]]; then \
+			npm ci --prefix $(REDOCLY) --no-audit --no-fund; \
+		fi; \
+		echo "redocly lint openapi.yaml"; \
+		REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --prefix $(REDOCLY) --no-install redocly lint --format=stylish openapi.yaml; \
+	elif [[ "$${CI:-}" == true ]]; then \
+		echo "npm not found, and CI=true requires it for Redocly (apt-get install npm)"; exit 1; \
+	else \
+		echo "SKIP redocly: npm not installed (apt-get install npm); CI=true requires it"; \
 	fi
 
 ## build: every function as AWS runs it, into bin/<LogicalId>/bootstrap

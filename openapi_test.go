@@ -64,9 +64,10 @@ type operation struct {
 	OperationID string `yaml:"operationId"`
 	// Security is a pointer so that an operation that does not say (and so inherits) differs
 	// from one that says "no security" with an empty list.
-	Security   *[]map[string][]string `yaml:"security"`
-	Parameters []any                  `yaml:"parameters"`
-	Responses  map[string]any         `yaml:"responses"`
+	Security    *[]map[string][]string `yaml:"security"`
+	Parameters  []any                  `yaml:"parameters"`
+	RequestBody any                    `yaml:"requestBody"`
+	Responses   map[string]any         `yaml:"responses"`
 }
 
 type problemCode struct {
@@ -313,6 +314,10 @@ func TestOpenAPIOperations(t *testing.T) {
 			}
 			if !success {
 				t.Error("no 2xx response")
+			}
+			// Every route with a body refuses other media types (httpapi.checkMediaType).
+			if _, ok := ep.op.Responses["415"]; ep.op.RequestBody != nil && !ok {
+				t.Error("takes a body and lists no 415 response")
 			}
 		})
 	}

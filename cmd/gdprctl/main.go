@@ -7,6 +7,8 @@
 //	gdprctl tenant get NAME       the tenant's settings, as GET /v1/tenant shows them (no keys)
 //	gdprctl tenant set NAME --file patch.json   apply a JSON merge patch, as PATCH /v1/tenant
 //	gdprctl key rotate NAME       new keys; the old ones stop working
+//	gdprctl requests approve TENANT ID   a request awaiting approval goes on (verified), as
+//	                              POST /v1/requests/{id}/approve
 //	gdprctl systems add TENANT --name N --url U [--events erasure,rectification,restriction]
 //	                              a marketplace site, with its signing secret (shown once)
 //	gdprctl systems list TENANT   {"items":[...]} (no secrets)
@@ -14,6 +16,9 @@
 //	gdprctl systems rotate TENANT ID   a new signing secret (shown once)
 //	gdprctl jobs list             {"jobs":[...]}
 //	gdprctl jobs run NAME [--now RFC3339]   run a scheduled job now, in process
+//	gdprctl policies publish TENANT --version V --url U --summary S --effective-at T [--material]
+//	gdprctl policies list TENANT  the published versions
+//	gdprctl policies status TENANT VERSION   the version's notification run
 package main
 
 import (
@@ -35,6 +40,8 @@ import (
 	"github.com/example/gdpr/internal/gdprd"
 	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/notify"
+	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/sites"
 	"github.com/example/gdpr/internal/tenant"
@@ -48,12 +55,16 @@ var errUsage = errors.New(`usage:
   gdprctl tenant set NAME --file patch.json
   gdprctl key rotate NAME
   gdprctl requests list TENANT [--status S] [--type T] [--due-before RFC3339] [--overdue] [--limit N] [--cursor C]
+  gdprctl requests approve TENANT ID
   gdprctl systems add TENANT --name NAME --url URL [--events erasure,rectification,restriction]
   gdprctl systems list TENANT
   gdprctl systems remove TENANT ID
   gdprctl systems rotate TENANT ID
   gdprctl jobs list
-  gdprctl jobs run NAME [--now RFC3339]`)
+  gdprctl jobs run NAME [--now RFC3339]
+  gdprctl policies publish TENANT --version V --url https://... --summary TEXT --effective-at RFC3339 [--material]
+  gdprctl policies list TENANT
+  gdprctl policies status TENANT VERSION`)
 
 func main() {
 	err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout)
@@ -80,12 +91,16 @@ var commands = []command{
 	{[]string{"tenant", "set"}, 1, tenantSet},
 	{[]string{"key", "rotate"}, 1, keyRotate},
 	{[]string{"requests", "list"}, 1, requestsList},
+	{[]string{"requests", "approve"}, 2, requestsApprove},
 	{[]string{"systems", "add"}, 1, systemsAdd},
 	{[]string{"systems", "list"}, 1, systemsList},
 	{[]string{"systems", "remove"}, 2, systemsRemove},
 	{[]string{"systems", "rotate"}, 2, systemsRotate},
 	{[]string{"jobs", "list"}, 0, jobsList},
 	{[]string{"jobs", "run"}, 1, jobsRun},
+	{[]string{"policies", "publish"}, 1, policiesPublish},
+	{[]string{"policies", "list"}, 1, policiesList},
+	{[]string{"policies", "status"}, 2, policiesStatus},
 }
 
 // env is what commands work with.
@@ -96,6 +111,8 @@ type env struct {
 	runner  *gdprd.Runner
 	// filter holds the flags of requests list.
 	filter dsr.Filter
+	// publish holds the flags of policies publish.
+	publish policy.Input
 	// patchFile is tenant set's --file.
 	patchFile string
 	// system holds the flags of systems add.
@@ -132,10 +149,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.BoolVar(&f.Overdue, "overdue", false, "requests list: only requests flagged overdue")
 	fs.IntVar(&f.Limit, "limit", 50, "requests list: page size")
 	fs.StringVar(&f.Cursor, "cursor", "", "requests list: next_cursor of the page before")
+	var pub policy.Input
+	fs.StringVar(&pub.Version, "version", "", "policies publish: the version")
+	// --url is the policy's text for policies publish and the site's endpoint for systems add.
+	url := fs.String("url", "", "policies publish: the https URL of its text; systems add: the URL the site receives calls at")
+	fs.StringVar(&pub.Summary, "summary", "", "policies publish: what changes, plain text")
+	fs.Func("effective-at", "policies publish: when it takes effect (RFC 3339)", func(s string) (err error) {
+		pub.EffectiveAt, err = time.Parse(time.RFC3339, s)
+		return err
+	})
+	fs.BoolVar(&pub.Material, "material", false, "policies publish: subjects must consent again once it takes effect")
 	patchFile := fs.String("file", "", "tenant set: the file holding the JSON merge patch")
 	reg := sites.Registration{Events: sites.Events}
 	fs.StringVar(&reg.Name, "name", "", "systems add: the site's name")
-	fs.StringVar(&reg.URL, "url", "", "systems add: the URL the site receives calls at")
 	fs.Func("events", "systems add: events the site takes, comma-separated (default all)", func(s string) error {
 		reg.Events = strings.Split(s, ",")
 		return nil
@@ -148,7 +174,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(rest) != cmd.args {
 		return errUsage
 	}
-	e := &env{getenv: getenv, dataDir: setting(getenv, "GDPR_DATA_DIR", gdprd.DefaultDataDir), clock: &clock.Settable{}, filter: f, patchFile: *patchFile, system: reg}
+	pub.URL, reg.URL = *url, *url
+	e := &env{getenv: getenv, dataDir: setting(getenv, "GDPR_DATA_DIR", gdprd.DefaultDataDir), clock: &clock.Settable{}, filter: f, publish: pub, patchFile: *patchFile, system: reg}
 	if *now != "" {
 		t, err := time.Parse(time.RFC3339, *now)
 		if err != nil {
@@ -292,6 +319,22 @@ func requestsList(ctx context.Context, e *env, args []string) (any, error) {
 	return out, nil
 }
 
+// requestsApprove approves a request that awaits an operator, as the operator route
+// POST /v1/requests/{id}/approve does (the same function: audited as the operator's), and
+// prints it. Fulfilment starts from the change: on the local store once gdprd runs, as it
+// reads the change feed.
+func requestsApprove(ctx context.Context, e *env, args []string) (any, error) {
+	if _, err := e.tenants().Get(ctx, args[0]); err != nil {
+		return nil, err
+	}
+	p := e.runner.Ports
+	r, err := dsr.New(p.Table, e.tenants(), p.Mail, e.clock, p.Secrets).Approve(ctx, args[0], args[1], audit.ActorOperator)
+	if err != nil {
+		return nil, err
+	}
+	return requestsapi.SummaryOf(r), nil
+}
+
 // sites is the marketplace-site registry on the command's store, with the local server's
 // URL rules when the store is (gdprd's ports say so).
 func (e *env) sites(ctx context.Context, tenantID string) (*sites.Service, error) {
@@ -356,4 +399,29 @@ func jobsList(_ context.Context, e *env, _ []string) (any, error) {
 
 func jobsRun(ctx context.Context, e *env, args []string) (any, error) {
 	return e.runner.RunJob(ctx, args[0])
+}
+
+func (e *env) policies() policy.Store {
+	return policy.Store{Table: e.runner.Ports.Table, Clock: e.clock, Tenants: e.tenants(), Audit: audit.Log{Table: e.runner.Ports.Table}}
+}
+
+// policiesPublish publishes a version as POST /v1/policies does, its run included. The run
+// starts when the server's feed sees the version, or with `gdprctl jobs run notifications`.
+func policiesPublish(ctx context.Context, e *env, args []string) (any, error) {
+	return notify.Publish(ctx, e.policies(), args[0], e.publish)
+}
+
+func policiesList(ctx context.Context, e *env, args []string) (any, error) {
+	if _, err := e.tenants().Get(ctx, args[0]); err != nil {
+		return nil, err
+	}
+	tl, err := e.policies().Timeline(ctx, args[0])
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]policy.Policy{"items": append([]policy.Policy{}, tl.All()...)}, nil
+}
+
+func policiesStatus(ctx context.Context, e *env, args []string) (any, error) {
+	return notify.ReadStatus(ctx, e.runner.Ports.Table, args[0], args[1], e.clock.Now())
 }

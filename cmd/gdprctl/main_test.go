@@ -185,6 +185,42 @@ func TestRequestsList(t *testing.T) {
 	}
 }
 
+func TestPolicies(t *testing.T) {
+	dir := t.TempDir()
+	var keys tenant.Keys
+	mustCtl(t, dir, &keys, "tenant", "create", "acme")
+	effective := time.Now().UTC().Add(31 * 24 * time.Hour).Format(time.RFC3339)
+	var p struct {
+		Version  string `json:"version"`
+		Material bool   `json:"material"`
+	}
+	mustCtl(t, dir, &p, "policies", "publish", "acme", "--version", "2026-02", "--url", "https://example.org/p",
+		"--summary", "Logs are kept 60 days.", "--effective-at", effective, "--material")
+	if p.Version != "2026-02" || !p.Material {
+		t.Fatalf("published %+v", p)
+	}
+	if _, err := ctl(t, dir, "policies", "publish", "acme", "--version", "2026-03", "--url", "https://example.org/p",
+		"--summary", "Too soon.", "--effective-at", time.Now().UTC().Add(24*time.Hour).Format(time.RFC3339)); err == nil {
+		t.Fatal("no error for an effective time inside the notice period")
+	}
+	var list struct{ Items []struct{ Version string } }
+	mustCtl(t, dir, &list, "policies", "list", "acme")
+	if len(list.Items) != 1 || list.Items[0].Version != "2026-02" {
+		t.Fatalf("list %+v", list)
+	}
+	var st struct{ State string }
+	mustCtl(t, dir, &st, "policies", "status", "acme", "2026-02")
+	if st.State != "pending" {
+		t.Fatalf("status before any run %+v; want pending", st)
+	}
+	var job struct{ Job string }
+	mustCtl(t, dir, &job, "jobs", "run", "notifications")
+	mustCtl(t, dir, &st, "policies", "status", "acme", "2026-02")
+	if job.Job != "notifications" || st.State != "done" {
+		t.Fatalf("after the job: %+v, %+v; want the run done", job, st)
+	}
+}
+
 func TestTenantSet(t *testing.T) {
 	dir := t.TempDir()
 	mustCtl(t, dir, new(tenant.Keys), "tenant", "create", "acme")
@@ -299,6 +335,65 @@ func TestRequestsListOverdue(t *testing.T) {
 	if len(pg.Items) != 1 || pg.Items[0].Type != "erasure" || !pg.Items[0].Overdue {
 		t.Fatalf("--overdue = %+v, want the erasure", pg.Items)
 	}
+}
+
+// TestRequestsApprove: an erasure awaiting approval (the tenant wants erasures approved) is
+// listed by that status and approved once; a second approval, or one of an unknown tenant,
+// fails.
+func TestRequestsApprove(t *testing.T) {
+	dir := t.TempDir()
+	mustCtl(t, dir, new(tenant.Keys), "tenant", "create", "acme")
+	patch := filepath.Join(dir, "patch.json")
+	if err := os.WriteFile(patch, []byte(`{"approval_required":["erasure"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustCtl(t, dir, new(map[string]any), "tenant", "set", "acme", "--file", patch)
+	clk := &clock.Settable{}
+	clk.Set(time.Now())
+	p, err := home.Local(dir, clk, "http://127.0.0.1:3000", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := dsr.New(p.Table, tenant.Store{Table: p.Table, Clock: clk}, p.Mail, clk, p.Secrets)
+	if _, err := svc.OpenErasure(context.Background(), "acme", "u-1", clk.Now(), 365); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var pg struct {
+		Items []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		}
+	}
+	mustCtl(t, dir, &pg, "requests", "list", "acme", "--status", "awaiting_approval")
+	if len(pg.Items) != 1 {
+		t.Fatalf("awaiting approval: %+v, want the erasure", pg.Items)
+	}
+	id := pg.Items[0].ID
+	var approved struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+	}
+	mustCtl(t, dir, &approved, "requests", "approve", "acme", id)
+	if approved.ID != id || approved.Status != "verified" {
+		t.Fatalf("requests approve = %+v, want %s verified", approved, id)
+	}
+	if _, err := ctl(t, dir, "requests", "approve", "acme", id); !isCode(err, dsr.CodeInvalidTransition) {
+		t.Fatalf("second approval: %v, want invalid_transition", err)
+	}
+	if _, err := ctl(t, dir, "requests", "approve", "ghost", id); !errors.Is(err, tenant.ErrNotFound) {
+		t.Fatalf("unknown tenant: %v", err)
+	}
+	if _, err := ctl(t, dir, "requests", "approve", "acme"); !errors.Is(err, errUsage) {
+		t.Fatalf("no id: %v, want the usage", err)
+	}
+}
+
+func isCode(err error, code string) bool {
+	e, ok := apperr.From(err)
+	return ok && e.Code == code
 }
 
 func TestSystems(t *testing.T) {

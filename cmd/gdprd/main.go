@@ -4,7 +4,8 @@
 //
 // Settings: PORT (3000), GDPR_DATA_DIR (.local), AWS_LAMBDA_LOG_LEVEL; TABLE_NAME, BUCKET_NAME,
 // SENDER_EMAIL and AWS_* select DynamoDB, S3 and SES instead of the embedded adapters, and
-// GDPR_CREATE_TABLE=1 creates the table and bucket in an empty emulator first.
+// GDPR_CREATE_TABLE=1 creates the table and bucket in an empty emulator first; on those
+// adapters /_local/* is served only with GDPR_LOCAL_ROUTES=1.
 package main
 
 import (

@@ -1,5 +1,6 @@
-// Command meta is MetaFunction: GET /v1/health, GET /v1/openapi.json and the 404 of every
-// request no route matches. It needs no table, no secret, no AWS at all.
+// Command meta is MetaFunction: GET /v1/health, GET /v1/openapi.json, the privacy center and
+// the operator console (static pages), and the 404 of every request no route matches.
+// It needs no table, no secret, no AWS at all.
 package main
 
 import (

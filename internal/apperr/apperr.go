@@ -13,17 +13,18 @@ import (
 type Kind int
 
 const (
-	Internal        Kind = iota // 500
-	Invalid                     // 400
-	Unauthenticated             // 401
-	Forbidden                   // 403
-	NotFound                    // 404
-	Conflict                    // 409
-	Gone                        // 410
-	TooLarge                    // 413
-	Unprocessable               // 422
-	Locked                      // 423
-	RateLimited                 // 429
+	Internal         Kind = iota // 500
+	Invalid                      // 400
+	Unauthenticated              // 401
+	Forbidden                    // 403
+	NotFound                     // 404
+	Conflict                     // 409
+	Gone                         // 410
+	TooLarge                     // 413
+	Unprocessable                // 422
+	Locked                       // 423
+	RateLimited                  // 429
+	UnsupportedMedia             // 415
 )
 
 // Codes shared by several packages. Feature packages define their own next to the rule
@@ -36,6 +37,7 @@ const (
 	CodeForbidden        = "forbidden"
 	CodeNotFound         = "not_found"
 	CodeTooLarge         = "payload_too_large"
+	CodeMediaType        = "unsupported_media_type"
 	CodeIdempotencyReuse = "idempotency_key_reused"
 	CodeIdempotencyBusy  = "idempotency_key_in_use"
 	CodeRateLimited      = "rate_limited"

@@ -1,20 +1,21 @@
 package consent_test
 
 import (
-	"context"
 	"fmt"
+	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/dynamo"
 	"github.com/example/gdpr/internal/mototest"
+	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/sqlite/sqlitetest"
 	"github.com/example/gdpr/internal/table"
@@ -32,9 +33,19 @@ func TestSQLite(t *testing.T) {
 
 // TestDynamo runs the suite on DynamoDB as moto emulates it: one server, a table per subtest
 // (moto copies a whole table on every transaction, so small tables keep it fast).
+//
+// Writes reach moto one at a time, through mototest.Writes (moto loses concurrent writes
+// otherwise); a transaction that meets another in flight on the same item is cancelled with
+// DynamoDB's TransactionConflict answer, which the adapter reads as a conflict. So on this
+// home "ConcurrentDecisions" shows the service's retry loop against real conditional writes
+// and DynamoDB's conflict answers, with writers racing between their reads and their writes;
+// it does not show how DynamoDB itself orders concurrent transactions, which no emulator can.
 func TestDynamo(t *testing.T) {
 	srv := mototest.Start(t)
-	db := dynamodb.NewFromConfig(srv.Config(t))
+	writes := mototest.NewWrites(nil)
+	db := dynamodb.NewFromConfig(srv.Config(t), func(o *dynamodb.Options) {
+		o.HTTPClient = &http.Client{Transport: writes}
+	})
 	def := tabletest.Def(t)
 	var n atomic.Int64
 	run(t, func(t *testing.T) table.Table {
@@ -42,42 +53,9 @@ func TestDynamo(t *testing.T) {
 		if err := dynamo.CreateTable(t.Context(), db, name, def); err != nil {
 			t.Fatal(err)
 		}
-		return &oneWriter{Table: dynamo.New(db, name, def)}
+		return dynamo.New(db, name, def)
 	})
-}
-
-// oneWriter lets one write at a time reach moto. moto_server serves requests on threads
-// without a lock, and a transaction whose condition fails restores a copy of the whole table
-// taken when it began, undoing what other threads committed meanwhile (moto 5.2.1,
-// dynamodb/models/__init__.py, transact_write_items): run unguarded, 100 concurrent decisions
-// all succeed and 30 of their entries are gone. DynamoDB serializes the transactions on an
-// item, and cancels one that meets another in flight (reason TransactionConflict); a
-// transaction here that finds another in flight is likewise cancelled, as a failed condition
-// on its first write, which the service retries. Reads still run concurrently, and writers
-// still race between their read and their write.
-type oneWriter struct {
-	table.Table
-	mu sync.Mutex
-}
-
-func (o *oneWriter) Transact(ctx context.Context, ws []table.Write) error {
-	if !o.mu.TryLock() {
-		return &table.ConflictError{Index: 0, Key: ws[0].Item.Key}
-	}
-	defer o.mu.Unlock()
-	return o.Table.Transact(ctx, ws)
-}
-
-func (o *oneWriter) Put(ctx context.Context, it table.Item, c table.Cond) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.Table.Put(ctx, it, c)
-}
-
-func (o *oneWriter) Delete(ctx context.Context, k table.Key, c table.Cond) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.Table.Delete(ctx, k, c)
+	t.Logf("transactions cancelled for meeting another in flight: %d", writes.Conflicts())
 }
 
 // env is one subtest's world: a table with tenant "acme" (default settings) and "beta", a
@@ -87,7 +65,7 @@ type env struct {
 	svc      *consent.Service
 	clock    *clock.Settable
 	secrets  secrets.Master
-	policies *fakePolicies
+	policies policy.Store
 	tenant   string
 }
 
@@ -96,7 +74,8 @@ var start = time.Date(2026, 11, 28, 16, 47, 0, 0, time.UTC)
 func newEnv(t *testing.T, open opener, settings ...func(*tenant.Tenant)) *env {
 	t.Helper()
 	tbl := open(t)
-	clk := &clock.Settable{}
+	// Frozen: tests compare times to the second, and a slow machine must not move them.
+	clk := &clock.Settable{Frozen: true}
 	clk.Set(start)
 	m, err := secrets.New([]byte(strings.Repeat("s", 32)))
 	if err != nil {
@@ -130,30 +109,21 @@ func newEnv(t *testing.T, open opener, settings ...func(*tenant.Tenant)) *env {
 	return e
 }
 
-// withPolicies rebuilds the service with a policy catalogue.
-func (e *env) withPolicies(p *fakePolicies) {
-	e.policies = p
-	e.svc = consent.New(consent.Config{Table: e.table, Clock: e.clock, Secrets: e.secrets, Tenants: tenant.Store{Table: e.table, Clock: e.clock}, Policies: p})
+// withPolicies rebuilds the service with the policies feature on the same table.
+func (e *env) withPolicies() {
+	tenants := tenant.Store{Table: e.table, Clock: e.clock}
+	e.policies = policy.Store{Table: e.table, Clock: e.clock, Tenants: tenants, Audit: audit.Log{Table: e.table}}
+	e.svc = consent.New(consent.Config{Table: e.table, Clock: e.clock, Secrets: e.secrets, Tenants: tenants, Policies: policy.NewCache(e.policies, e.clock)})
 }
 
-// fakePolicies stands in for the policies feature.
-type fakePolicies struct {
-	versions []string
-	material time.Time
-}
-
-func (f *fakePolicies) Published(_ context.Context, _ string, version string) (bool, bool, error) {
-	for _, v := range f.versions {
-		if v == version {
-			return true, true, nil
-		}
+// publish publishes a version taking effect after days.
+func (e *env) publish(t *testing.T, version string, material bool, days int) {
+	t.Helper()
+	_, err := e.policies.Publish(t.Context(), e.tenant, policy.Input{
+		Version: version, URL: "https://example.org/privacy/" + version, Summary: "What changes.",
+		EffectiveAt: e.clock.Now().Add(time.Duration(days) * 24 * time.Hour), Material: material,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return false, len(f.versions) > 0, nil
-}
-
-func (f *fakePolicies) LatestMaterial(_ context.Context, _ string, now time.Time) (time.Time, error) {
-	if f.material.After(now) {
-		return time.Time{}, nil
-	}
-	return f.material, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/expiry"
+	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/table"
@@ -21,9 +22,12 @@ import (
 // table's item version is its optimistic lock: every change is a put conditional on the
 // version read, so concurrent writers never lose an update and never fork the ledger.
 type State struct {
-	SubjectID     string                  `json:"subject_id"`
-	PolicyVersion string                  `json:"policy_version"`
-	Purposes      map[string]PurposeState `json:"purposes"`
+	SubjectID     string `json:"subject_id"`
+	PolicyVersion string `json:"policy_version"`
+	// TermsVersion is the policy version of the last decision on terms, which the reconsent
+	// rule asks about ("" in states written before it was kept: PolicyVersion then stands).
+	TermsVersion string                  `json:"terms_version,omitempty"`
+	Purposes     map[string]PurposeState `json:"purposes"`
 	// Restricted and Objected are set by the fulfilment of restriction and objection requests.
 	Restricted bool `json:"restricted"`
 	Objected   bool `json:"objected"`
@@ -57,9 +61,8 @@ type Policies interface {
 	// Published tells whether the tenant has published version, and whether it has
 	// published any version at all.
 	Published(ctx context.Context, tenant, version string) (published, anyPublished bool, err error)
-	// LatestMaterial returns when the newest material policy in effect at now took effect,
-	// or the zero time when none has.
-	LatestMaterial(ctx context.Context, tenant string, now time.Time) (time.Time, error)
+	// Timeline returns the tenant's published versions, for the reconsent rule.
+	Timeline(ctx context.Context, tenant string) (policy.Timeline, error)
 }
 
 // Config holds a Service's dependencies. Policies may be nil.
@@ -87,6 +90,9 @@ type Config struct {
 //	                        email lookups that change)
 //	GetProfile              1 Get (profile)
 //	RecordDevice            1 Get (state) + 1 Transact (check state, device)
+//
+// With Policies a policy.Cache, the tenant's policy versions are read (1 Query) at most once
+// per policy.CacheTTL per process, and again when a decision names a version not in them.
 //
 // A write that loses to a concurrent writer reads again and retries (table.Retry), adding
 // those operations again.
@@ -398,6 +404,9 @@ func (s *Service) append(tenantID, subjectID string, st State, purposes map[stri
 	for name, granted := range purposes {
 		next.Purposes[name] = PurposeState{Granted: granted, At: now}
 	}
+	if _, ok := purposes[PurposeTerms]; ok {
+		next.TermsVersion = policyVersion
+	}
 	next.Seq, next.LastAt, next.UpdatedAt = e.Seq, now, now
 	return e, next
 }
@@ -481,12 +490,15 @@ func (s *Service) view(ctx context.Context, t tenant.Tenant, st State) (View, er
 		}
 	}
 	if s.policies != nil {
-		eff, err := s.policies.LatestMaterial(ctx, t.ID, s.clock.Now())
+		tl, err := s.policies.Timeline(ctx, t.ID)
 		if err != nil {
 			return View{}, err
 		}
-		terms := st.Purposes[PurposeTerms].At
-		v.ReconsentRequired = !eff.IsZero() && !terms.IsZero() && eff.After(terms)
+		termsVersion := st.TermsVersion
+		if termsVersion == "" {
+			termsVersion = st.PolicyVersion
+		}
+		v.ReconsentRequired = tl.ReconsentRequired(s.clock.Now(), st.Purposes[PurposeTerms].At, termsVersion)
 	}
 	return v, nil
 }

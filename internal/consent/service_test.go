@@ -932,7 +932,7 @@ func testErased(t *testing.T, open opener) {
 func testPolicies(t *testing.T, open opener) {
 	e := newEnv(t, open)
 	ctx := t.Context()
-	e.withPolicies(&fakePolicies{})
+	e.withPolicies()
 	d := decision("u-1", all(true, true, false))
 	d.PolicyVersion = "anything-1"
 	e.record(t, d) // nothing published: any version is accepted
@@ -940,7 +940,8 @@ func testPolicies(t *testing.T, open opener) {
 		t.Fatal("reconsent_required with no policy published")
 	}
 
-	e.policies.versions = []string{"2026-01", "2026-02"}
+	// Once one is published, decisions must name a published version.
+	e.publish(t, "2026-01", false, 31)
 	d.PolicyVersion = "2025-12"
 	_, err := e.svc.Record(ctx, e.tenant, d)
 	wantCode(t, err, consent.CodeUnknownPolicyVersion)
@@ -950,14 +951,42 @@ func testPolicies(t *testing.T, open opener) {
 	d.PolicyVersion = "2026-01"
 	e.record(t, d)
 
-	// A material policy takes effect after the last terms decision.
-	e.policies.material = start.Add(24 * time.Hour)
+	// A version that is not material asks for no new consent when it takes effect.
+	e.tick(32 * 24 * time.Hour)
 	if e.get(t, "u-1").ReconsentRequired {
-		t.Fatal("reconsent_required before the policy takes effect")
+		t.Fatal("reconsent_required after a version that is not material took effect")
 	}
-	e.tick(25 * time.Hour)
+
+	// A material one does, once in effect, for those who decided on terms before it;
+	// not for a subject who accepted it while it was announced.
+	e.publish(t, "2026-02", true, 31)
+	e.record(t, decision("u-2", all(true, false, false))) // decision() names 2026-01
+	d2 := decision("u-3", all(true, false, false))
+	d2.PolicyVersion = "2026-02"
+	e.record(t, d2)
+	if e.get(t, "u-1").ReconsentRequired {
+		t.Fatal("reconsent_required before the material version takes effect")
+	}
+	e.tick(32 * 24 * time.Hour)
+	v := e.get(t, "u-1")
+	if !v.ReconsentRequired {
+		t.Fatal("reconsent_required = false after a material version took effect")
+	}
+	if !v.LoginAllowed {
+		t.Fatal("login_allowed changed with reconsent_required: the plugin decides, the state tells")
+	}
+	if !e.get(t, "u-2").ReconsentRequired {
+		t.Fatal("reconsent_required = false for a subject who accepted the old version")
+	}
+	if e.get(t, "u-3").ReconsentRequired {
+		t.Fatal("reconsent_required = true for a subject who accepted the version before it took effect")
+	}
+	// A decision on another purpose is no new consent to the policy.
+	if _, err := e.svc.Withdraw(ctx, e.tenant, consent.Withdrawal{SubjectID: "u-1", Purposes: []string{"marketing"}}); err != nil {
+		t.Fatal(err)
+	}
 	if !e.get(t, "u-1").ReconsentRequired {
-		t.Fatal("reconsent_required = false after a material policy took effect")
+		t.Fatal("reconsent_required cleared by a decision that is not about terms")
 	}
 	d.PolicyVersion = "2026-02"
 	if rc := e.record(t, d); rc.State.ReconsentRequired {

@@ -54,7 +54,7 @@ func (s *Service) Anonymize(ctx context.Context, tenantID, id, erasure string) (
 		if r.SubjectID != "" {
 			r.Pseudonym = subject.Pseudonym(s.Secrets, r.Tenant, r.SubjectID)
 		}
-		r.SubjectID, r.Contact, r.Note, r.Rectification, r.ExtensionReason = "", "", "", nil, ""
+		r.SubjectID, r.SealedContact, r.Note, r.Rectification, r.ExtensionReason = "", "", "", nil, ""
 		if r.Rejection != nil {
 			r.Rejection.Detail = ""
 		}
@@ -64,6 +64,6 @@ func (s *Service) Anonymize(ctx context.Context, tenantID, id, erasure string) (
 }
 
 func anonymous(r Request) bool {
-	return r.SubjectID == "" && r.Contact == "" && r.Note == "" && r.Rectification == nil &&
+	return r.SubjectID == "" && r.SealedContact == "" && r.Note == "" && r.Rectification == nil &&
 		r.ExtensionReason == "" && (r.Rejection == nil || r.Rejection.Detail == "")
 }

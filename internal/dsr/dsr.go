@@ -31,22 +31,28 @@ type Status string
 
 const (
 	PendingVerification Status = "pending_verification"
-	Verified            Status = "verified"
-	Processing          Status = "processing"
-	Completed           Status = "completed"
-	Rejected            Status = "rejected"
-	Failed              Status = "failed"
-	Expired             Status = "expired"
+	// AwaitingApproval: verified, of a type the tenant wants an operator to approve before
+	// it is carried out (tenant.Settings.ApprovalRequired); Approve makes it Verified.
+	AwaitingApproval Status = "awaiting_approval"
+	Verified         Status = "verified"
+	Processing       Status = "processing"
+	Completed        Status = "completed"
+	Rejected         Status = "rejected"
+	Failed           Status = "failed"
+	Expired          Status = "expired"
 )
 
 // Statuses lists every status.
-var Statuses = []Status{PendingVerification, Verified, Processing, Completed, Rejected, Failed, Expired}
+var Statuses = []Status{PendingVerification, AwaitingApproval, Verified, Processing, Completed, Rejected, Failed, Expired}
 
 // next holds the transitions allowed from each status; closed statuses have none.
 var next = map[Status][]Status{
-	PendingVerification: {Verified, Rejected, Expired},
-	Verified:            {Processing, Rejected},
-	Processing:          {Completed, Failed},
+	PendingVerification: {AwaitingApproval, Verified, Rejected, Expired},
+	// Nothing is fulfilled before an operator's approval: the fulfilment functions take up
+	// verified requests only.
+	AwaitingApproval: {Verified, Rejected},
+	Verified:         {Processing, Rejected},
+	Processing:       {Completed, Failed},
 	// An operator's retry (Retry) takes a failed request back to work.
 	Failed: {Processing},
 }

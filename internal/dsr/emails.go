@@ -133,7 +133,7 @@ var fields = map[string]func(l *locale, d mailData) (string, error){
 }
 
 // Categories are the keys of the kinds of personal data an erasure receipt names.
-var Categories = []string{"profile", "devices", "consent", "email_lookup", "exports", "requests", "idempotency", "consent_ledger"}
+var Categories = []string{"profile", "devices", "consent", "email_lookup", "exports", "requests", "idempotency", "consent_ledger", "policy_notices"}
 
 // dateFields are the placeholders of the "date" phrase. Day and month names are phrases
 // (weekday.monday, month.january...); the numbers are plain digits, as in "2 January 2006".

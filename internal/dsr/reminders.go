@@ -51,7 +51,8 @@ type DPONotice struct {
 const noticeLease = 10 * time.Minute
 
 // Unanswered tells whether a request's deadline runs with nobody having answered it: it is
-// verified and not closed, or failed (a person must now take it up).
+// verified and not closed (awaiting approval, verified or processing), or failed (a person
+// must now take it up).
 func (s Status) Unanswered() bool {
 	return s == Failed || (!s.Closed() && s != PendingVerification)
 }

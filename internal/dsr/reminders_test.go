@@ -175,9 +175,6 @@ func testReminderMailFails(t *testing.T, e *env) {
 
 // testRemindersOverlap: runs at the same time send each reminder once.
 func testRemindersOverlap(t *testing.T, e *env) {
-	if e.racyTransactions != "" {
-		t.Skip(e.racyTransactions)
-	}
 	e.setTenant(t, withDPO(7))
 	for _, who := range []string{"a@example.org", "b@example.org", "c@example.org"} {
 		e.verified(t, who)

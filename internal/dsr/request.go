@@ -46,9 +46,11 @@ type Request struct {
 	SubjectID string `json:"subject_id,omitempty"`
 	// Pseudonym stands for the subject once it is erased (see Anonymize).
 	Pseudonym string `json:"pseudonym,omitempty"`
-	// Contact is where the subject is written to: the address on file for the matching
-	// subject, or the address given when none matched. Never shown to operators or logged.
-	Contact       string         `json:"contact"`
+	// SealedContact is where the subject is written to — the address on file for the
+	// matching subject, or the address given when none matched — sealed for this request
+	// alone (see Service.Contact), so the table never holds it in clear; "" when there is
+	// none, and once erased. Never shown to operators or logged.
+	SealedContact string         `json:"sealed_contact,omitempty"`
 	Rectification *ProfileFields `json:"rectification,omitempty"`
 	Lift          bool           `json:"lift,omitempty"`
 	Note          string         `json:"note,omitempty"`

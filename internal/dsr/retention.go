@@ -44,10 +44,11 @@ const DoneInactive = "inactive_erasures"
 
 // OpenErasure opens an erasure request of a subject on the system's own motion (the tenant's
 // inactive_days): nobody is asked to verify it, so it is stored verified and the rights
-// function fulfils it like any other. Its receipt goes to the address on file, or nowhere
-// when there is none. The request's id is derived from the subject's pseudonym and since (its
-// last activity), so a run repeated or overlapping opens it once; created is false when it
-// was open already.
+// function fulfils it like any other — or, where the tenant wants erasures approved, it
+// awaits an operator's approval as a verified request of the subject's would. Its receipt
+// goes to the address on file, or nowhere when there is none. The request's id is derived
+// from the subject's pseudonym and since (its last activity), so a run repeated or
+// overlapping opens it once; created is false when it was open already.
 func (s *Service) OpenErasure(ctx context.Context, tenantID, subjectID string, since time.Time, days int) (created bool, err error) {
 	t, err := s.Tenants.Get(ctx, tenantID)
 	if err != nil {
@@ -57,23 +58,27 @@ func (s *Service) OpenErasure(ctx context.Context, tenantID, subjectID string, s
 	if err != nil && !errors.Is(err, subject.ErrNotFound) {
 		return false, err
 	}
+	status := Verified
+	if t.NeedsApproval(string(Erasure)) {
+		status = AwaitingApproval
+	}
 	sum := sha256.Sum256([]byte("inactive\n" + subject.Pseudonym(s.Secrets, tenantID, subjectID) + "\n" + since.UTC().Format(time.RFC3339Nano)))
 	now := s.now()
 	r := Request{
 		ID:           "req_" + base64.RawURLEncoding.EncodeToString(sum[:16]),
 		Tenant:       tenantID,
 		Type:         Erasure,
-		Status:       Verified,
+		Status:       status,
 		SubjectID:    subjectID,
-		Contact:      p.Email,
 		ReceivedAt:   now,
 		DueAt:        DueAt(now, AnswerMonths, t.Holidays),
 		VerifiedAt:   &now,
 		ReminderDays: t.ReminderDays,
 	}
+	s.sealContact(&r, p.Email)
 	why := "inactive for " + strconv.Itoa(days) + " days"
 	r.event(now, "received", audit.ActorSystem, string(r.Type))
-	r.event(now, string(Verified), audit.ActorSystem, why+": no verification needed")
+	r.event(now, string(status), audit.ActorSystem, why+": no verification needed")
 	opened := false
 	err = s.commit(ctx, func() error {
 		// Read first: a conflict of the transaction may be the audit chain's.
@@ -90,7 +95,7 @@ func (s *Service) OpenErasure(ctx context.Context, tenantID, subjectID string, s
 			Action:    "request.received",
 			Subject:   s.pseudonym(r),
 			RequestID: r.ID,
-			Detail:    map[string]string{"type": string(r.Type), "due_at": r.DueAt.Format(time.RFC3339), "status": string(Verified), "reason": why},
+			Detail:    map[string]string{"type": string(r.Type), "due_at": r.DueAt.Format(time.RFC3339), "status": string(status), "reason": why},
 		})
 	})
 	return err == nil && !opened, err

@@ -83,7 +83,6 @@ func (s *Service) Submit(ctx context.Context, tenantID string, in Input, c Calle
 		Type:          in.Type,
 		Status:        PendingVerification,
 		SubjectID:     subjectID,
-		Contact:       to,
 		Rectification: in.Rectification,
 		Lift:          in.Lift != nil && *in.Lift,
 		Note:          in.Note,
@@ -93,6 +92,7 @@ func (s *Service) Submit(ctx context.Context, tenantID string, in Input, c Calle
 		CodeHash:      hashSecret(code),
 		CodeExpiresAt: now.Add(CodeTTL),
 	}
+	s.sealContact(&r, to)
 	r.event(now, "received", c.Actor, string(r.Type))
 	r.event(now, "verification_sent", audit.ActorSystem, "")
 	err = s.commit(ctx, func() error {
@@ -152,12 +152,21 @@ func (s *Service) recipient(ctx context.Context, tenantID string, in Input, publ
 
 // Verify checks a verification code. The right code verifies the request (once) and returns
 // the access token of its status route, which is stored only as a hash. Each wrong code counts;
-// the fifth locks the request.
+// the fifth locks the request. A request of a type the tenant wants approved
+// (tenant.Settings.ApprovalRequired) then awaits an operator's approval (see Approve) instead
+// of becoming verified.
 //
 // Errors: request_not_found; invalid_code; verification_locked; code_expired (the code is over
 // 24 hours old, or the request over 7 days unverified); invalid_transition (the request is
 // no longer pending verification).
 func (s *Service) Verify(ctx context.Context, tenantID, id, code string) (Request, string, error) {
+	t, err := s.Tenants.Get(ctx, tenantID)
+	if errors.Is(err, tenant.ErrNotFound) {
+		return Request{}, "", ErrNotFound
+	}
+	if err != nil {
+		return Request{}, "", err
+	}
 	var token string
 	// refused fails a call whose change is stored all the same: a wrong code counts.
 	var refused error
@@ -185,7 +194,11 @@ func (s *Service) Verify(ctx context.Context, tenantID, id, code string) (Reques
 		}
 		token = newToken()
 		r.TokenHash, r.VerifiedAt = hashSecret(token), &now
-		ev, err := s.transition(r, Verified, now, audit.ActorSubject, "")
+		to := Verified
+		if t.NeedsApproval(string(r.Type)) {
+			to = AwaitingApproval
+		}
+		ev, err := s.transition(r, to, now, audit.ActorSubject, "")
 		return []audit.Event{ev}, err
 	})
 	if err == nil {
@@ -287,8 +300,24 @@ func (j Rejection) Validate() error {
 	return nil
 }
 
-// Reject refuses a request that is pending verification or verified, and emails the subject
-// the reason and their right to complain to a supervisory authority and to a court (Art. 12(4)).
+// Approve is an operator's approval of a request that awaits it: the request becomes verified,
+// and so is taken up for fulfilment (the stream triggers of the fulfilment functions select
+// verified requests). Its due date is unchanged. Errors: request_not_found;
+// invalid_transition (the request does not await approval).
+func (s *Service) Approve(ctx context.Context, tenantID, id, actor string) (Request, error) {
+	return s.update(ctx, tenantID, id, s.now, func(r *Request, now time.Time) ([]audit.Event, error) {
+		if r.Status != AwaitingApproval {
+			return nil, invalidTransition(r.Status, Verified)
+		}
+		ev, err := s.transition(r, Verified, now, actor, "approved")
+		ev.Action = "request.approved"
+		return []audit.Event{ev}, err
+	})
+}
+
+// Reject refuses a request that is pending verification, awaiting approval or verified, and
+// emails the subject the reason and their right to complain to a supervisory authority and to
+// a court (Art. 12(4)).
 // Errors: validation_failed; request_not_found; invalid_transition.
 func (s *Service) Reject(ctx context.Context, tenantID, id string, j Rejection, actor string) (Request, error) {
 	if err := j.Validate(); err != nil {
@@ -415,8 +444,13 @@ func (s *Service) pseudonym(r Request) string {
 // first means a failed email leaves a request that shows what happened (and an error for the
 // caller), never a subject told of a change that was not made.
 func (s *Service) notify(ctx context.Context, r Request, name string, d mailData) (Request, error) {
-	if r.Contact == "" {
-		// Only a request the system opened has no address: a subject without one on file.
+	to, err := s.Contact(r)
+	if err != nil {
+		return Request{}, err
+	}
+	if to == "" {
+		// A request the system opened for a subject without an address on file, or one whose
+		// subject is erased.
 		return r, nil
 	}
 	d.Tenant, d.RequestID, d.Type, d.Lift, d.ReceivedAt, d.DueAt = r.Tenant, r.ID, r.Type, r.Lift, r.ReceivedAt, r.DueAt
@@ -424,7 +458,7 @@ func (s *Service) notify(ctx context.Context, r Request, name string, d mailData
 	if err != nil {
 		return Request{}, err
 	}
-	m.To, m.Tenant = r.Contact, r.Tenant
+	m.To, m.Tenant = to, r.Tenant
 	// An address that bounced permanently gets no mail (internal/bounces): the change stands,
 	// and the answer is the same as if the email had gone, so that a caller learns nothing
 	// of the address.
@@ -432,6 +466,37 @@ func (s *Service) notify(ctx context.Context, r Request, name string, d mailData
 		return Request{}, fmt.Errorf("dsr: %s email of request %s: %w", name, r.ID, err)
 	}
 	return r, nil
+}
+
+// sealContact keeps address on r sealed (AES-GCM under the master secret's key for
+// contacts), bound to r's table key: a sealed address copied into another item does not open
+// there. "" seals nothing.
+func (s *Service) sealContact(r *Request, address string) {
+	r.SealedContact = ""
+	if address != "" {
+		r.SealedContact = s.Secrets.Seal(secrets.ForContacts, []byte(address), contactAD(*r))
+	}
+}
+
+// Contact opens the address a request writes to: "" when it has none (see
+// Request.SealedContact). Its readers are those that need the address itself: the emails to
+// the subject (notify), the erasure's removal of the address's email lookup, and the
+// subject's own export. Errors: secrets.ErrNotSealed, for a value not sealed for this request.
+func (s *Service) Contact(r Request) (string, error) {
+	if r.SealedContact == "" {
+		return "", nil
+	}
+	b, err := s.Secrets.Open(secrets.ForContacts, r.SealedContact, contactAD(r))
+	if err != nil {
+		return "", fmt.Errorf("dsr: contact of request %s: %w", r.ID, err)
+	}
+	return string(b), nil
+}
+
+// contactAD is the additional data a contact is sealed with: the request's table key.
+func contactAD(r Request) []byte {
+	k := requestKey(r.Tenant, r.ID)
+	return []byte(k.PK + "\n" + k.SK)
 }
 
 // newID is a request id: 128 random bits.

@@ -60,6 +60,12 @@ func runSuite(t *testing.T, open func(t *testing.T) store) {
 		{"ReminderMailFails", testReminderMailFails},
 		{"RemindersOverlap", testRemindersOverlap},
 		{"Wait", testWait},
+		{"Approval", testApproval},
+		{"ApprovalReject", testApprovalReject},
+		{"ApproveRefused", testApproveRefused},
+		{"ApprovalDeadline", testApprovalDeadline},
+		{"ApprovalInactive", testApprovalInactive},
+		{"ContactSealed", testContactSealed},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newEnv(t, open(t))) })
 	}
@@ -524,6 +530,7 @@ func testTransitions(t *testing.T, e *env) {
 		for _, to := range dsr.Statuses {
 			want := map[string]bool{
 				"pending_verification>verified": true, "pending_verification>rejected": true, "pending_verification>expired": true,
+				"pending_verification>awaiting_approval": true, "awaiting_approval>verified": true, "awaiting_approval>rejected": true,
 				"verified>processing": true, "verified>rejected": true,
 				"processing>completed": true, "processing>failed": true, "failed>processing": true,
 			}[string(from)+">"+string(to)]
@@ -871,9 +878,6 @@ func testDeleteExpired(t *testing.T, e *env) {
 
 // testConcurrent: submissions racing for the tenant's audit chain all land, each once.
 func testConcurrent(t *testing.T, e *env) {
-	if e.racyTransactions != "" {
-		t.Skip(e.racyTransactions)
-	}
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make(chan error, n)

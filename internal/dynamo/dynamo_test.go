@@ -59,6 +59,7 @@ func TestDynamo(t *testing.T) {
 	t.Run("BadCursor", e.testBadCursor)
 	t.Run("Feed", e.testFeed)
 	t.Run("LostAnswer", e.testLostAnswer)
+	t.Run("ConflictAnswers", e.testConflictAnswers)
 }
 
 func setup(t *testing.T) *env {
@@ -617,5 +618,109 @@ func (e *env) testLostAnswer(t *testing.T) {
 	// Without a retry, a delete that finds the item gone is a conflict, as the port says.
 	if err := e.table.Delete(ctx, k, table.Cond{Kind: table.IfExists}); !errors.Is(err, table.ErrConflict) {
 		t.Fatalf("IfExists delete of an absent item: %v, want a conflict", err)
+	}
+}
+
+// answerOnce answers the first call of one DynamoDB operation itself, with what answer
+// returns, and passes every other request on to moto.
+type answerOnce struct {
+	op     string // e.g. "TransactWriteItems"
+	answer func(*http.Request) *http.Response
+	mu     sync.Mutex
+	done   bool
+}
+
+func (a *answerOnce) RoundTrip(req *http.Request) (*http.Response, error) {
+	a.mu.Lock()
+	mine := !a.done && req.Header.Get("X-Amz-Target") == "DynamoDB_20120810."+a.op
+	a.done = a.done || mine
+	a.mu.Unlock()
+	if !mine {
+		return http.DefaultTransport.RoundTrip(req)
+	}
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return a.answer(req), nil
+}
+
+// testConflictAnswers: the adapter reads DynamoDB's own conflict answers, which moto does not
+// give (it never reports TransactionConflict), as the port says: a failed condition or a
+// transaction conflict is a *table.ConflictError naming the write; other cancellation reasons
+// are engine failures.
+func (e *env) testConflictAnswers(t *testing.T) {
+	ctx := context.Background()
+	a := table.Key{PK: pk(t, "A"), SK: "X"}
+	b := table.Key{PK: pk(t, "B"), SK: "X"}
+	c := table.Key{PK: pk(t, "C"), SK: "X"}
+	ws := []table.Write{
+		table.Put(table.Item{Key: a, Data: json.RawMessage(`{}`)}, table.VersionIs(0)),
+		table.Put(table.Item{Key: b, Data: json.RawMessage(`{}`)}, table.VersionIs(0)),
+		table.Check(c, table.Cond{}),
+	}
+	answering := func(op string, answer func(*http.Request) *http.Response) *dynamo.Table {
+		db := dynamodb.NewFromConfig(e.cfg, func(o *dynamodb.Options) {
+			o.HTTPClient = &http.Client{Transport: &answerOnce{op: op, answer: answer}}
+		})
+		return dynamo.New(db, tableName, e.def)
+	}
+	canceled := func(reasons ...string) func(*http.Request) *http.Response {
+		return func(req *http.Request) *http.Response { return mototest.TransactionCanceled(req, reasons...) }
+	}
+	for _, tc := range []struct {
+		name    string
+		reasons []string
+		want    *table.ConflictError // nil: not a conflict
+	}{
+		{"TransactionConflict", []string{"None", "TransactionConflict", "None"}, &table.ConflictError{Index: 1, Key: b}},
+		// A failed condition names its write, even after a conflict on an earlier one.
+		{"ConditionFailedAfterConflict", []string{"TransactionConflict", "None", "ConditionalCheckFailed"}, &table.ConflictError{Index: 2, Key: c}},
+		{"ConditionFailed", []string{"ConditionalCheckFailed", "None", "None"}, &table.ConflictError{Index: 0, Key: a}},
+		{"Throttled", []string{"None", "ThrottlingError", "None"}, nil},
+	} {
+		t.Run("Transact"+tc.name, func(t *testing.T) {
+			err := answering("TransactWriteItems", canceled(tc.reasons...)).Transact(ctx, ws)
+			var ce *table.ConflictError
+			switch {
+			case tc.want == nil && (err == nil || errors.Is(err, table.ErrConflict)):
+				t.Fatalf("err = %v, want an engine error that is not a conflict", err)
+			case tc.want != nil && !errors.As(err, &ce):
+				t.Fatalf("err = %v, want %+v", err, *tc.want)
+			case tc.want != nil && *ce != *tc.want:
+				t.Fatalf("conflict = %+v, want %+v", *ce, *tc.want)
+			}
+		})
+	}
+
+	// A put whose condition failed: the stored item DynamoDB sends back was written by someone
+	// else (another write id), or there is none.
+	t.Run("PutConditionFailed", func(t *testing.T) {
+		for name, item := range map[string]json.RawMessage{
+			"OtherWriter": json.RawMessage(fmt.Sprintf(`{"pk":{"S":%q},"sk":{"S":"X"},"v":{"N":"1"},"wid":{"S":"someone-else"}}`, a.PK)),
+			"NoItem":      nil,
+		} {
+			t.Run(name, func(t *testing.T) {
+				tb := answering("PutItem", func(req *http.Request) *http.Response { return mototest.ConditionalCheckFailed(req, item) })
+				err := tb.Put(ctx, table.Item{Key: a, Data: json.RawMessage(`{}`)}, table.VersionIs(0))
+				var ce *table.ConflictError
+				if !errors.As(err, &ce) || *ce != (table.ConflictError{Index: 0, Key: a}) {
+					t.Fatalf("err = %v, want a conflict on write 0", err)
+				}
+			})
+		}
+	})
+	t.Run("DeleteConditionFailed", func(t *testing.T) {
+		tb := answering("DeleteItem", func(req *http.Request) *http.Response { return mototest.ConditionalCheckFailed(req, nil) })
+		err := tb.Delete(ctx, a, table.Cond{Kind: table.IfExists})
+		var ce *table.ConflictError
+		if !errors.As(err, &ce) || *ce != (table.ConflictError{Index: 0, Key: a}) {
+			t.Fatalf("err = %v, want a conflict on write 0", err)
+		}
+	})
+	// None of the answered calls reached moto.
+	for _, k := range []table.Key{a, b} {
+		if _, err := e.table.Get(ctx, k); !errors.Is(err, table.ErrNotFound) {
+			t.Fatalf("get %s: %v, want ErrNotFound", k, err)
+		}
 	}
 }

@@ -232,7 +232,11 @@ func (p *pkg) data(ctx context.Context, w *bufio.Writer, devices, consents *csvw
 	j.raw("\n],\n\"requests\":[")
 	n = 0
 	err = p.b.Requests.OfSubject(ctx, p.t.ID, p.r.SubjectID, func(r dsr.Request) error {
-		j.elem(n, requestOf(r))
+		contact, err := p.b.Requests.Contact(r)
+		if err != nil {
+			return err
+		}
+		j.elem(n, requestOf(r, contact))
 		n++
 		return j.err
 	})

@@ -79,8 +79,9 @@ type requestOut struct {
 	Timeline        []dsr.Event        `json:"timeline"`
 }
 
-func requestOf(r dsr.Request) requestOut {
-	return requestOut{ID: r.ID, Type: r.Type, Status: r.Status, Contact: r.Contact, ReceivedAt: r.ReceivedAt,
+// requestOf is r as the subject's export shows it, with contact, its opened address.
+func requestOf(r dsr.Request, contact string) requestOut {
+	return requestOut{ID: r.ID, Type: r.Type, Status: r.Status, Contact: contact, ReceivedAt: r.ReceivedAt,
 		DueAt: r.DueAt, VerifiedAt: r.VerifiedAt, CompletedAt: r.CompletedAt, Extended: r.Extended,
 		ExtensionReason: r.ExtensionReason, Note: r.Note, Rectification: r.Rectification, Lift: r.Lift,
 		Rejection: r.Rejection, Timeline: r.Timeline}

@@ -168,7 +168,9 @@ func gatewayError(w http.ResponseWriter, status int, reqID string) {
 	body := fmt.Sprintf(`{"message":%q}`, http.StatusText(status))
 	h := w.Header()
 	for name := range h {
-		h.Del(name)
+		if name != "Connection" { // a refusal that closes the connection says so
+			h.Del(name)
+		}
 	}
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Request-Id", reqID)

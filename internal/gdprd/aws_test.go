@@ -3,6 +3,7 @@ package gdprd_test
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,11 +23,14 @@ func motoEnv(t *testing.T, table string) map[string]string {
 		"BUCKET_NAME":       table + "-exports",
 		"SENDER_EMAIL":      "no-reply@example.org",
 		"GDPR_CREATE_TABLE": "1",
+		// The flows read the clock, jobs and mail through /_local/*, asked for here.
+		gdprd.EnvLocalRoutes: "1",
 	}
-	// config.LoadDefaultConfig reads the process environment.
+	// config.LoadDefaultConfig reads the process environment: SetEnv clears what the shell
+	// says of AWS first, so that no AWS_ENDPOINT_URL_<SERVICE> sends the calls elsewhere.
+	moto.SetEnv(t)
 	for _, kv := range moto.Env() {
 		name, value, _ := strings.Cut(kv, "=")
-		t.Setenv(name, value)
 		vars[name] = value
 	}
 	return vars
@@ -81,6 +85,18 @@ func TestAWS(t *testing.T) {
 	t.Run("NoLocalOutbox", func(t *testing.T) {
 		if got, want := call(t, "GET", s.URL()+"/_local/outbox", "", nil).problem(t, http.StatusNotFound), "outbox_not_local"; got != want {
 			t.Fatalf("code = %q, want %q", got, want)
+		}
+	})
+	t.Run("NoLocalRoutesUnlessAsked", func(t *testing.T) {
+		unasked := maps.Clone(vars)
+		delete(unasked, gdprd.EnvLocalRoutes)
+		s := start(t, gdprd.Config{DataDir: t.TempDir(), Env: env(unasked)})
+		for _, r := range []struct{ method, path, body string }{
+			{"GET", "/_local/outbox", ""}, {"POST", "/_local/clock", `{"now":"2030-01-01T00:00:00Z"}`}, {"POST", "/_local/jobs/retention", ""},
+		} {
+			if got := call(t, r.method, s.URL()+r.path, "", jsonBody(r.body)).problem(t, http.StatusNotFound); got != "not_found" {
+				t.Fatalf("%s %s: code = %q, want not_found", r.method, r.path, got)
+			}
 		}
 	})
 }

@@ -153,9 +153,14 @@ func newSpy() *streamSpy {
 	return &streamSpy{seen: map[string]int{}, data: map[string]string{}, failed: map[string]bool{}}
 }
 
+// waitCap bounds waitFor: generous, because a loaded machine may take seconds to deliver,
+// and a test that passes waits only as long as the delivery takes.
+const waitCap = time.Minute
+
+// waitFor waits until cond holds, polling.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitCap)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -180,8 +185,15 @@ func TestTriggers(t *testing.T) {
 				t.Fatalf("write %s: %d %s", id, r.status, r.body)
 			}
 		}
+		// A marker written after the three: the feed delivers in order, so once it is in,
+		// the filtered-out record b has been passed over, not merely not yet delivered.
+		if r := call(t, "POST", s.URL()+"/test/items/marker", key, []byte(`{"status":"verified"}`)); r.status != http.StatusCreated {
+			t.Fatalf("write marker: %d %s", r.status, r.body)
+		}
 		// Each matching record fails once (item failure) and comes again.
-		waitFor(t, "records a and c delivered twice", func() bool { return spy.count("TEST#a") >= 2 && spy.count("TEST#c") >= 2 })
+		waitFor(t, "records a, c and the marker delivered twice", func() bool {
+			return spy.count("TEST#a") >= 2 && spy.count("TEST#c") >= 2 && spy.count("TEST#marker") >= 2
+		})
 		if got := spy.count("TEST#b"); got != 0 {
 			t.Fatalf("filtered-out record delivered %d times", got)
 		}

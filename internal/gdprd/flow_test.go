@@ -895,9 +895,11 @@ func TestFlowChangeFeed(t *testing.T) {
 	other := c.submit(t, "erasure", lockEmail)
 	var v verified
 	c.verify(t, pending.ID, c.verificationCode(t, nobodyEmail, pending.ID)).must(t, http.StatusOK, &v)
-	waitFor(t, "the verified request delivered", func() bool { return len(spy.of(pending.ID)) > 0 })
-	// Give a wrong delivery (the INSERT, a second copy) time to show.
-	time.Sleep(200 * time.Millisecond)
+	// A marker verified after both: the feed delivers in order, so once the marker's change
+	// is in, any wrong delivery of the other two (an INSERT, a second copy) would be too.
+	marker := c.submit(t, "access", knownEmail)
+	c.verify(t, marker.ID, c.verificationCode(t, knownEmail, marker.ID)).must(t, http.StatusOK, &verified{})
+	waitFor(t, "the marker request delivered", func() bool { return len(spy.of(marker.ID)) > 0 })
 	if got, want := spy.of(pending.ID), []string{"MODIFY pending_verification→verified"}; !slices.Equal(got, want) {
 		t.Fatalf("delivered for the verified request: %v, want %v", got, want)
 	}

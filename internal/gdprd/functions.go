@@ -6,6 +6,7 @@ import (
 	"github.com/example/gdpr/internal/handlers/deliveriesjob"
 	"github.com/example/gdpr/internal/handlers/exportfn"
 	"github.com/example/gdpr/internal/handlers/metaapi"
+	"github.com/example/gdpr/internal/handlers/notifyfn"
 	"github.com/example/gdpr/internal/handlers/requestsapi"
 	"github.com/example/gdpr/internal/handlers/retentionjob"
 	"github.com/example/gdpr/internal/handlers/rightsfn"
@@ -25,6 +26,8 @@ var Functions = []Function{
 	Schedule("DeliveriesFunction", deliveriesjob.New),
 	Stream("ExportFunction", exportfn.New),
 	Stream("RightsFunction", rightsfn.New),
+	Stream("NotifyFunction", notifyfn.New),
+	Schedule("NoticesFunction", notifyfn.NewNotices),
 	Event("BouncesFunction", bouncesfn.New),
 }
 

@@ -39,6 +39,16 @@ const (
 	shutdownTimeout = 30 * time.Second
 	sweepEvery      = time.Minute
 	defaultPoll     = 100 * time.Millisecond
+	// A request, headers and body, is read within ReadTimeout (a body is at most 64 KiB), and
+	// answered within WriteTimeout of its headers: longer than any function behind a route
+	// runs (the local routes' 30 s, API Gateway's integration timeout). A keep-alive
+	// connection idle for IdleTimeout is closed.
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultReadTimeout       = 20 * time.Second
+	defaultWriteTimeout      = shutdownTimeout + 15*time.Second
+	defaultIdleTimeout       = time.Minute
+	// EnvLocalRoutes=1 serves /_local/* when gdprd runs on the AWS adapters (an emulator).
+	EnvLocalRoutes = "GDPR_LOCAL_ROUTES"
 )
 
 // Config is what a Server is built from.
@@ -58,6 +68,10 @@ type Config struct {
 	Functions []Function
 	// Poll is how often the change feed is read when nothing nudges it; 100 ms when zero.
 	Poll time.Duration
+	// ReadTimeout bounds reading a request, headers and body; WriteTimeout, answering it,
+	// from the end of its headers; IdleTimeout, a keep-alive connection waiting for the next
+	// request. The defaults (20 s, 45 s, 1 min) when zero.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 
 // Server is a running gdprd.
@@ -69,6 +83,9 @@ type Server struct {
 	router   router
 	fallback *route    // the template's $default route, when its function is built
 	local    *function // the local-only routes, as one more function
+	// localOn: /_local/* is served (always on the embedded adapters; on the AWS ones only
+	// with GDPR_LOCAL_ROUTES=1).
+	localOn  bool
 	feed     []*consumer
 	listener net.Listener
 	url      string
@@ -165,15 +182,22 @@ func (s *Server) routes() error {
 	for _, id := range slices.Sorted(maps.Keys(unbuilt)) {
 		s.log.Warn("function not built; its routes answer 404", "function", id, "routes", unbuilt[id])
 	}
+	// The local routes have no key: on the AWS adapters, they are served only when asked.
+	// Their API answers what no route takes when the template has no $default route.
+	s.localOn = s.cfg.Env(awsports.EnvTable) == "" || s.cfg.Env(EnvLocalRoutes) == "1"
+	var routes []httpapi.Route
+	if s.localOn {
+		routes = s.localRoutes()
+	}
 	local := httpapi.New(httpapi.Config{
 		Table:   s.run.Ports.Table,
 		Tenants: tenant.Store{Table: s.run.Ports.Table, Clock: s.run.Ports.Clock},
 		Secrets: s.run.Ports.Secrets,
 		Clock:   s.run.Ports.Clock,
 		Log:     s.log,
-	}, s.localRoutes()...)
+	}, routes...)
 	s.local = newFunction("gdprd", KindHTTP, shutdownTimeout, local.Handle, s.run.region)
-	for _, r := range s.localRoutes() {
+	for _, r := range routes {
 		method, path, _ := strings.Cut(r.Key, " ")
 		rt, err := compileRoute(method, path)
 		if err != nil {
@@ -236,6 +260,8 @@ func (s *Server) banner(created bool) {
 		note = " (tenant demo created now)"
 	}
 	fmt.Fprintf(w, "  credentials:  %s%s\n", filepath.Join(dir, CredentialsFile), note)
+	fmt.Fprintf(w, "  privacy center: %s/privacy/%s\n", s.url, DemoTenant)
+	fmt.Fprintf(w, "  console:      %s/console (admin key in %s)\n", s.url, filepath.Join(dir, CredentialsFile))
 }
 
 // Run serves until ctx is done, then shuts down gracefully: it stops accepting, lets requests
@@ -243,12 +269,16 @@ func (s *Server) banner(created bool) {
 func (s *Server) Run(ctx context.Context) error {
 	s.http = &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: min(defaultReadHeaderTimeout, s.cfg.ReadTimeout),
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ConnContext:       connContext,
 	}
 	s.startBackground(ctx)
 	served := make(chan error, 1)
-	go func() { served <- s.http.Serve(s.listener) }()
+	go func() { served <- s.http.Serve(watchListener{s.listener}) }()
 
 	var err error
 	select {
@@ -273,6 +303,18 @@ func (s *Server) Run(ctx context.Context) error {
 // answer, as API Gateway does.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.nudge()
+	if ambiguousLength(r.Context()) {
+		// Both lengths: refused, and the connection closed after the answer (RFC 9112 §6.3).
+		w.Header().Set("Connection", "close")
+		gatewayError(w, http.StatusBadRequest, newRequestID())
+		return
+	}
+	if s.localOn && isLocalPath(r.URL.Path) {
+		if err := localCaller(r); err != nil {
+			writeResponse(w, httpapi.Problem(newRequestID(), err), "")
+			return
+		}
+	}
 	if strings.HasPrefix(r.URL.Path, files.LinkPath) {
 		if h, ok := s.run.Ports.Objects.(http.Handler); ok {
 			h.ServeHTTP(w, r)

@@ -105,7 +105,7 @@ func (r response) problem(t *testing.T, status int) string {
 	return p.Code
 }
 
-// call sends a request; every answer must carry X-Request-Id.
+// call sends a request; every answer must carry X-Request-Id and keep to openapi.yaml.
 func call(t *testing.T, method, url, key string, body []byte) response {
 	t.Helper()
 	return callHeader(t, method, url, key, body, nil)
@@ -124,7 +124,7 @@ func callHeader(t *testing.T, method, url, key string, body []byte, header http.
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	if body != nil {
+	if body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -138,6 +138,9 @@ func callHeader(t *testing.T, method, url, key string, body []byte, header http.
 	}
 	if resp.Header.Get("X-Request-Id") == "" {
 		t.Errorf("%s %s: no X-Request-Id", method, url)
+	}
+	if err := checkContract(req, resp.StatusCode, resp.Header, b); err != nil {
+		t.Errorf("the answer drifts from openapi.yaml: %v; body %s", err, b)
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }

@@ -3,7 +3,10 @@ package gdprd
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/example/gdpr/internal/apperr"
@@ -23,6 +26,48 @@ const (
 // outboxLister is the local mail adapter; SES has no such thing.
 type outboxLister interface {
 	List(ctx context.Context) ([]outbox.Sent, error)
+}
+
+// isLocalPath tells whether path (decoded) is under /_local/.
+func isLocalPath(path string) bool {
+	return path == "/_local" || strings.HasPrefix(path, "/_local/")
+}
+
+// localCaller refuses a request to /_local/* that does not come from this machine as itself:
+// the routes take no key, so a web page the developer visits could call them. A Host that is
+// not a loopback name or address is a DNS rebinding (a page's own name resolved to
+// 127.0.0.1); an Origin other than the server's own, or a Sec-Fetch-Site other than
+// same-origin or none, is another page's script or form.
+func localCaller(r *http.Request) *apperr.Error {
+	refuse := func(why string) *apperr.Error {
+		return apperr.New(apperr.Forbidden, "local_only", "The local routes answer only this machine's own calls: %s.", why)
+	}
+	if !loopbackHost(r.Host) {
+		return refuse("the Host is not a loopback name or address")
+	}
+	if origins := r.Header.Values("Origin"); len(origins) > 1 || (len(origins) == 1 && !strings.EqualFold(origins[0], "http://"+r.Host)) {
+		return refuse("the request comes from another origin")
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return refuse("the request comes from another site")
+	}
+	return nil
+}
+
+// loopbackHost tells whether a Host header names this machine: localhost, or a loopback
+// address (127.0.0.0/8, [::1]), with or without a port.
+func loopbackHost(host string) bool {
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		h = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback()
 }
 
 func (s *Server) localRoutes() []httpapi.Route {

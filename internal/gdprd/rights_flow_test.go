@@ -56,7 +56,7 @@ func erasureFlow(t *testing.T, c client, scan func(t *testing.T) []string) {
 		for _, e := range c.record(t, id).Timeline {
 			steps = append(steps, e.Event)
 		}
-		want := "received verification_sent verified processing gate profile devices exports consent requests sites receipt anonymized contact completed"
+		want := "received verification_sent verified processing gate notices profile devices exports consent requests sites receipt anonymized contact completed"
 		if got := strings.Join(steps, " "); got != want {
 			t.Fatalf("timeline %s\nwant     %s", got, want)
 		}
@@ -76,7 +76,8 @@ func erasureFlow(t *testing.T, c client, scan func(t *testing.T) []string) {
 	step(t, "NewAccessFindsNoData", func(t *testing.T) {
 		rc := c.submit(t, "access", erEmail)
 		c.verify(t, rc.ID, c.verificationCode(t, erEmail, rc.ID)).must(t, http.StatusOK, nil)
-		// No export function runs here yet (issue 9): the access request is answered by it.
+		waitFor(t, "the access request completed", func() bool { return c.record(t, rc.ID).Status == "completed" })
+		c.mailWith(t, erEmail, rc.ID, "no personal data")
 		// The site route names the subject id: the rights function's types answer no_data.
 		ob := c.site(t, "POST", "/v1/requests", `{"type":"objection","subject_id":"`+sub+`","email":"`+erEmail+`"}`)
 		var orc requestReceipt
@@ -90,8 +91,14 @@ func erasureFlow(t *testing.T, c client, scan func(t *testing.T) []string) {
 func TestFlowErasure(t *testing.T) {
 	s := start(t, gdprd.Config{})
 	c := localClient(t, s)
-	erasureFlow(t, c, func(t *testing.T) []string {
-		// Every row of the items table, read beside the running server.
+	erasureFlow(t, c, sqliteItems(s))
+}
+
+// sqliteItems reads every row of the local server's items table, as text, beside the running
+// server.
+func sqliteItems(s *testServer) func(t *testing.T) []string {
+	return func(t *testing.T) []string {
+		t.Helper()
 		db, err := sql.Open("sqlite", "file:"+filepath.Join(s.dir, home.DatabaseFile)+"?mode=ro&_pragma=busy_timeout(5000)")
 		if err != nil {
 			t.Fatal(err)
@@ -114,7 +121,7 @@ func TestFlowErasure(t *testing.T) {
 			t.Fatal("no rows")
 		}
 		return out
-	})
+	}
 }
 
 func TestAWSFlowErasure(t *testing.T) {
@@ -125,11 +132,17 @@ func TestAWSFlowErasure(t *testing.T) {
 	dir := t.TempDir()
 	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars)})
 	c := client{url: s.URL(), keys: credentials(t, dir), mail: sesMail(mailer)}
-	erasureFlow(t, c, func(t *testing.T) []string {
-		// A Scan is fine in a test: every item of the table.
+	erasureFlow(t, c, dynamoItems("gdpr-erasure"))
+}
+
+// dynamoItems reads every item of a table on moto_server, as text (attrText); a Scan is fine
+// in a test.
+func dynamoItems(table string) func(t *testing.T) []string {
+	return func(t *testing.T) []string {
+		t.Helper()
 		db := dynamodb.NewFromConfig(awsConfig(t))
 		var out []string
-		p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String("gdpr-erasure")})
+		p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table)})
 		for p.HasMorePages() {
 			page, err := p.NextPage(context.Background())
 			if err != nil {
@@ -140,10 +153,11 @@ func TestAWSFlowErasure(t *testing.T) {
 			}
 		}
 		return out
-	})
+	}
 }
 
-// attrText writes every string of an item, keys included, one after the other.
+// attrText writes every string of an item, keys and attribute names included, one after the
+// other.
 func attrText(it map[string]types.AttributeValue) string {
 	var b strings.Builder
 	var walk func(v types.AttributeValue)
@@ -152,7 +166,8 @@ func attrText(it map[string]types.AttributeValue) string {
 		case *types.AttributeValueMemberS:
 			b.WriteString(v.Value + " ")
 		case *types.AttributeValueMemberM:
-			for _, x := range v.Value {
+			for k, x := range v.Value {
+				b.WriteString(k + " ")
 				walk(x)
 			}
 		case *types.AttributeValueMemberL:
@@ -163,7 +178,8 @@ func attrText(it map[string]types.AttributeValue) string {
 			b.WriteString(strings.Join(v.Value, " "))
 		}
 	}
-	for _, v := range it {
+	for k, v := range it {
+		b.WriteString(k + " ")
 		walk(v)
 	}
 	return b.String()

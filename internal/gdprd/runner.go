@@ -76,6 +76,15 @@ func (cfg Config) withDefaults() Config {
 	if cfg.DataDir == "" {
 		cfg.DataDir = DefaultDataDir
 	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = defaultReadTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = defaultWriteTimeout
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = defaultIdleTimeout
+	}
 	return cfg
 }
 

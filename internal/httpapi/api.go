@@ -40,7 +40,9 @@ const (
 type Access int
 
 const (
-	// Public routes take no key. Those under /v1/public/{tenant} name their tenant in the path.
+	// Public routes take no key. Those under /v1/public/{tenant} name their tenant in the
+	// path, which must exist; the web pages' routes (/privacy/{tenant}) read nothing stored and
+	// leave the tenant to the API their page calls.
 	Public Access = iota
 	// Site routes take a site or an admin key.
 	Site
@@ -48,19 +50,30 @@ const (
 	Admin
 )
 
+// publicTenant starts the routes of a tenant's public API, whose tenant must exist.
+const publicTenant = "/v1/public/{tenant}"
+
 // Route is one operation: its API Gateway route key ("POST /v1/consents/{subject_id}"),
 // who may call it and what handles it.
 type Route struct {
 	Key    string
 	Access Access
 	Handle func(ctx context.Context, r *Request) (Response, error)
+	// MediaType is the Content-Type a body must have; application/json when empty.
+	MediaType string
 }
 
-// Response is a successful answer: Body is marshalled as JSON.
+// Response is a successful answer: Body is marshalled as JSON, unless it is a Raw.
 type Response struct {
 	Status  int
 	Body    any
 	Headers map[string]string
+}
+
+// Raw is a body sent as it is, with its media type (a web page, a script), not as JSON.
+type Raw struct {
+	Type string
+	Data string
 }
 
 // JSON answers status with body.
@@ -119,7 +132,7 @@ func New(cfg Config, routes ...Route) *API {
 		switch {
 		case r.Access != Public && cfg.Keys == nil:
 			panic("httpapi: route " + r.Key + " takes an API key, and the API has no key resolver")
-		case strings.Contains(r.Key, "{tenant}") && cfg.Tenants == nil:
+		case strings.Contains(r.Key, publicTenant) && cfg.Tenants == nil:
 			panic("httpapi: route " + r.Key + " names a tenant, and the API has no tenant reader")
 		case strings.HasPrefix(r.Key, http.MethodPost+" ") && (cfg.Table == nil || !cfg.Secrets.Ready()):
 			panic("httpapi: route " + r.Key + " takes an Idempotency-Key, and the API has no table or no secret")
@@ -182,6 +195,9 @@ func (a *API) serve(ctx context.Context, r *Request) events.APIGatewayV2HTTPResp
 		return a.problem(r, err)
 	}
 	r.raw = body
+	if err := checkMediaType(r, route); err != nil {
+		return a.problem(r, err)
+	}
 
 	if r.Event.RequestContext.HTTP.Method == http.MethodPost && r.Header("Idempotency-Key") != "" {
 		return a.idempotent(ctx, r, route)
@@ -201,7 +217,7 @@ func (a *API) run(ctx context.Context, r *Request, route Route) events.APIGatewa
 func (a *API) authorize(ctx context.Context, r *Request, route Route) error {
 	if route.Access == Public {
 		t := r.Path("tenant")
-		if t == "" {
+		if t == "" || !strings.Contains(route.Key, publicTenant) {
 			return nil
 		}
 		exists, err := a.cfg.Tenants.Exists(ctx, t)
@@ -242,6 +258,11 @@ func render(resp Response) events.APIGatewayV2HTTPResponse {
 	for k, v := range resp.Headers {
 		out.Headers[k] = v
 	}
+	if raw, ok := resp.Body.(Raw); ok {
+		out.Body = raw.Data
+		out.Headers["Content-Type"] = raw.Type
+		return out
+	}
 	if resp.Body != nil {
 		b, err := json.Marshal(resp.Body)
 		if err != nil {
@@ -255,17 +276,18 @@ func render(resp Response) events.APIGatewayV2HTTPResponse {
 
 // status maps each kind of application error to its HTTP status: the one place that does.
 var status = map[apperr.Kind]int{
-	apperr.Internal:        http.StatusInternalServerError,
-	apperr.Invalid:         http.StatusBadRequest,
-	apperr.Unauthenticated: http.StatusUnauthorized,
-	apperr.Forbidden:       http.StatusForbidden,
-	apperr.NotFound:        http.StatusNotFound,
-	apperr.Conflict:        http.StatusConflict,
-	apperr.Gone:            http.StatusGone,
-	apperr.TooLarge:        http.StatusRequestEntityTooLarge,
-	apperr.Unprocessable:   http.StatusUnprocessableEntity,
-	apperr.Locked:          http.StatusLocked,
-	apperr.RateLimited:     http.StatusTooManyRequests,
+	apperr.Internal:         http.StatusInternalServerError,
+	apperr.Invalid:          http.StatusBadRequest,
+	apperr.Unauthenticated:  http.StatusUnauthorized,
+	apperr.Forbidden:        http.StatusForbidden,
+	apperr.NotFound:         http.StatusNotFound,
+	apperr.Conflict:         http.StatusConflict,
+	apperr.Gone:             http.StatusGone,
+	apperr.TooLarge:         http.StatusRequestEntityTooLarge,
+	apperr.Unprocessable:    http.StatusUnprocessableEntity,
+	apperr.Locked:           http.StatusLocked,
+	apperr.RateLimited:      http.StatusTooManyRequests,
+	apperr.UnsupportedMedia: http.StatusUnsupportedMediaType,
 }
 
 // Status is the HTTP status of err.
@@ -289,6 +311,14 @@ func (a *API) problem(r *Request, err error) events.APIGatewayV2HTTPResponse {
 		e = apperr.New(apperr.Internal, apperr.CodeInternal, "Something went wrong on our side; the request id identifies it.")
 	}
 	return problemResponse(r.RequestID, e)
+}
+
+// Problem is the problem+json answer of e, for a caller that refuses a request before any
+// route sees it (gdprd's /_local/* guard), so that it reads like every other error.
+func Problem(reqID string, e *apperr.Error) events.APIGatewayV2HTTPResponse {
+	resp := problemResponse(reqID, e)
+	resp.Headers["X-Request-Id"] = reqID
+	return resp
 }
 
 func problemResponse(reqID string, e *apperr.Error) events.APIGatewayV2HTTPResponse {

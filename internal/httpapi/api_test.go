@@ -69,6 +69,9 @@ const (
 type echoBody struct {
 	Name  string `json:"name"`
 	Count int    `json:"count"`
+	Inner *struct {
+		Label string `json:"label"`
+	} `json:"inner"`
 }
 
 // lostAnswer stores the first reservation of an idempotency key but answers as if its
@@ -119,6 +122,10 @@ func newFixtureOn(t *testing.T, wrap func(*sqlite.DB) table.Table) *fixture {
 				return httpapi.Response{}, errors.New("engine failure naming ann@example.org")
 			}
 			return httpapi.JSON(http.StatusCreated, map[string]any{"tenant": r.Tenant, "name": b.Name, "n": f.calls.Load()})
+		}},
+		httpapi.Route{Key: "PATCH /v1/merge", Access: httpapi.Site, MediaType: "application/merge-patch+json", Handle: func(context.Context, *httpapi.Request) (httpapi.Response, error) {
+			f.calls.Add(1)
+			return httpapi.JSON(http.StatusOK, map[string]string{"ok": "yes"})
 		}},
 		httpapi.Route{Key: "GET /v1/admin", Access: httpapi.Admin, Handle: func(context.Context, *httpapi.Request) (httpapi.Response, error) {
 			return httpapi.JSON(http.StatusOK, map[string]string{"ok": "yes"})
@@ -325,6 +332,70 @@ func TestBadInput(t *testing.T) {
 		if strings.Contains(resp.Body, "example.org") || strings.Contains(resp.Body, "engine") {
 			t.Fatalf("internal error text reached the client: %s", resp.Body)
 		}
+	})
+}
+
+// An unknown member's name is the client's word, possibly personal data: only a name the
+// request's type has somewhere is named back.
+func TestUnknownField(t *testing.T) {
+	f := newFixture(t)
+	resp, body := call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a","ann@example.org":true}`, site))
+	wantProblem(t, resp, body, 400, "invalid_json")
+	if strings.Contains(resp.Body, "ann@") || body["errors"] != nil {
+		t.Fatalf("the unknown name is quoted back: %s", resp.Body)
+	}
+	// "label" is a field of the request, at another place: naming it helps and leaks nothing.
+	resp, body = call(t, f, event("POST", "POST /v1/echo", "/v1/echo", `{"name":"a","label":"x"}`, site))
+	wantProblem(t, resp, body, 400, "invalid_json")
+	errs, _ := body["errors"].([]any)
+	if len(errs) != 1 || errs[0].(map[string]any)["field"] != "label" {
+		t.Fatalf("errors = %v", body["errors"])
+	}
+}
+
+// JSON routes take JSON bodies only: a cross-site form or text/plain POST (which browsers send
+// without a preflight) is refused before the handler runs, and in Lambda too.
+func TestMediaType(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name, route, path, method, contentType, body string
+		status                                       int
+	}{
+		{"JSON", "POST /v1/echo", "/v1/echo", "POST", "application/json", `{"name":"a"}`, 201},
+		{"JSONUTF8", "POST /v1/echo", "/v1/echo", "POST", "Application/JSON; charset=UTF-8", `{"name":"a"}`, 201},
+		{"TextPlain", "POST /v1/echo", "/v1/echo", "POST", "text/plain", `{"name":"a"}`, 415},
+		{"Form", "POST /v1/echo", "/v1/echo", "POST", "application/x-www-form-urlencoded", `{"name":"a"}`, 415},
+		{"Multipart", "POST /v1/echo", "/v1/echo", "POST", "multipart/form-data; boundary=x", `{"name":"a"}`, 415},
+		{"None", "POST /v1/echo", "/v1/echo", "POST", "", `{"name":"a"}`, 415},
+		{"Latin1", "POST /v1/echo", "/v1/echo", "POST", "application/json; charset=iso-8859-1", `{"name":"a"}`, 415},
+		{"MergePatch", "PATCH /v1/merge", "/v1/merge", "PATCH", "application/merge-patch+json", `{}`, 200},
+		{"JSONForMergePatch", "PATCH /v1/merge", "/v1/merge", "PATCH", "application/json", `{}`, 415},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.calls.Load()
+			ev := event(tc.method, tc.route, tc.path, tc.body, site)
+			ev.Headers["content-type"] = tc.contentType
+			if tc.contentType == "" {
+				delete(ev.Headers, "content-type")
+			}
+			resp, body := call(t, f, ev)
+			if tc.status != 415 {
+				if resp.StatusCode != tc.status {
+					t.Fatalf("status = %d, want %d (%s)", resp.StatusCode, tc.status, resp.Body)
+				}
+				return
+			}
+			wantProblem(t, resp, body, 415, "unsupported_media_type")
+			if f.calls.Load() != before {
+				t.Fatal("the handler ran")
+			}
+		})
+	}
+	t.Run("NoBodyNoType", func(t *testing.T) {
+		ev := event("POST", "POST /v1/echo", "/v1/echo", "", site)
+		delete(ev.Headers, "content-type")
+		resp, body := call(t, f, ev)
+		wantProblem(t, resp, body, 400, "invalid_json")
 	})
 }
 

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -79,6 +82,24 @@ func (r *Request) body() ([]byte, error) {
 	return b, nil
 }
 
+// checkMediaType refuses a body that is not of the route's media type (JSON, UTF-8): a
+// browser sends text/plain and form bodies cross-site without asking first (no CORS
+// preflight), JSON only after one.
+func checkMediaType(r *Request, route Route) error {
+	if len(r.raw) == 0 {
+		return nil
+	}
+	want := route.MediaType
+	if want == "" {
+		want = "application/json"
+	}
+	mt, params, err := mime.ParseMediaType(r.Header("Content-Type"))
+	if err != nil || mt != want || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+		return apperr.New(apperr.UnsupportedMedia, apperr.CodeMediaType, "The body must be sent as Content-Type: %s (UTF-8).", want)
+	}
+	return nil
+}
+
 // Decode reads the body as one JSON value into v, refusing unknown fields, wrong types and
 // trailing data. Its errors name fields and offsets, never the values sent.
 func (r *Request) Decode(v any) error {
@@ -102,7 +123,7 @@ func DecodeJSON(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return jsonError(err, v)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "The body holds more than one JSON value.")
@@ -110,7 +131,7 @@ func DecodeJSON(data []byte, v any) error {
 	return nil
 }
 
-func jsonError(err error) error {
+func jsonError(err error, v any) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -127,12 +148,59 @@ func jsonError(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "The JSON body ends too early.")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		// The name is the client's: it may be personal data (a map meant for an address
+		// sent as an object). Only a name the request's type has somewhere is named back.
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		e := apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "Unknown field %q.", name)
-		e.Fields = []apperr.FieldError{{Field: name, Message: "is not a field of this request"}}
+		if !fieldNames(v)[name] {
+			return apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "The body has an unknown field.")
+		}
+		e := apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "Unknown field %q here.", name)
+		e.Fields = []apperr.FieldError{{Field: name, Message: "is not a field of this request at this place"}}
 		return e
 	default:
 		return apperr.New(apperr.Invalid, apperr.CodeInvalidJSON, "The body is not valid JSON for this request.")
+	}
+}
+
+// knownFields caches fieldNames by type: request types are few and fixed.
+var knownFields sync.Map // reflect.Type → map[string]bool
+
+// fieldNames is every JSON member name of v's type, at any depth.
+func fieldNames(v any) map[string]bool {
+	t := reflect.TypeOf(v)
+	if names, ok := knownFields.Load(t); ok {
+		return names.(map[string]bool)
+	}
+	names := map[string]bool{}
+	addFieldNames(t, names, map[reflect.Type]bool{})
+	knownFields.Store(t, names)
+	return names
+}
+
+func addFieldNames(t reflect.Type, names map[string]bool, seen map[reflect.Type]bool) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] {
+		return
+	}
+	seen[t] = true
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+			continue
+		case f.Anonymous && name == "":
+			addFieldNames(f.Type, names, seen)
+			continue
+		case name == "":
+			name = f.Name
+		}
+		names[name] = true
+		addFieldNames(f.Type, names, seen)
 	}
 }
 

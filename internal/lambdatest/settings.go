@@ -19,6 +19,8 @@ var sampleSettings = map[string]string{
 	"GDPR_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gdpr-test-AbCdEf",
 	// The mail adapter sends through it; under the emulator no mail goes out.
 	"SES_CONFIGURATION_SET": "gdpr-test",
+	// How many shards of a notification run are worked at once (NotifyFunction, NoticesFunction).
+	"NOTIFY_CONCURRENCY": "4",
 }
 
 // TemplateFunction returns the function with that logical id from template.yaml.

@@ -5,6 +5,7 @@ package mail
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/mail"
 	"strings"
 )
@@ -30,16 +31,29 @@ const TenantTag = "tenant"
 // reputation. Callers treat it as an answer, not a failure to retry.
 var ErrUndeliverable = errors.New("mail: the recipient's address bounced permanently; not sent")
 
-// Validate refuses messages no mail server would accept. Its errors never quote the address.
+// What a failed Send means to a caller that decides on retries. Adapters' errors match them
+// with errors.Is; an error that matches neither may be passing (a timeout, a 5xx): the
+// message may or may not have gone.
+var (
+	// ErrThrottled: the transport refused the message for now (sending rate or daily quota
+	// exceeded); nothing was sent, the same message may be sent again later.
+	ErrThrottled = errors.New("mail: sending rate exceeded")
+	// ErrRejected: the message will never be accepted as it is (a malformed or refused
+	// recipient, a rejected content); nothing was sent.
+	ErrRejected = errors.New("mail: message rejected")
+)
+
+// Validate refuses messages no mail server would accept (ErrRejected). Its errors never
+// quote the address.
 func (m Message) Validate() error {
 	if a, err := mail.ParseAddress(m.To); err != nil || a.Address != m.To {
-		return errors.New("mail: recipient is not a plain email address")
+		return fmt.Errorf("%w: recipient is not a plain email address", ErrRejected)
 	}
 	if strings.TrimSpace(m.Subject) == "" || strings.ContainsAny(m.Subject, "\r\n") {
-		return errors.New("mail: subject empty or spans lines")
+		return fmt.Errorf("%w: subject empty or spans lines", ErrRejected)
 	}
 	if strings.TrimSpace(m.Text) == "" {
-		return errors.New("mail: text part empty")
+		return fmt.Errorf("%w: text part empty", ErrRejected)
 	}
 	return nil
 }
@@ -48,4 +62,10 @@ func (m Message) Validate() error {
 type Sender interface {
 	// Send hands the message over for delivery and returns the id the transport gave it.
 	Send(ctx context.Context, m Message) (id string, err error)
+}
+
+// RateSource is a transport that tells how many messages per second it accepts (SES: the
+// account's maximum send rate), so that bulk senders can pace themselves below it.
+type RateSource interface {
+	SendRate(ctx context.Context) (perSecond float64, err error)
 }

@@ -4,19 +4,18 @@
 package mototest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
@@ -65,28 +64,52 @@ func Start(tb testing.TB) *Server {
 	return s
 }
 
-// Config is an SDK configuration that sends every call to this server.
+// Config is an SDK configuration that sends every call to this server, whatever the
+// environment says. It is built by hand, not by config.LoadDefaultConfig: the SDK lets
+// AWS_ENDPOINT_URL_<SERVICE> and a profile's services section override a configured base
+// endpoint, so a developer's shell could otherwise point test traffic somewhere real.
 func (s *Server) Config(tb testing.TB) aws.Config {
 	tb.Helper()
-	cfg, err := config.LoadDefaultConfig(context.Background(),
-		config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")),
-		config.WithBaseEndpoint(s.Endpoint),
-	)
-	if err != nil {
-		tb.Fatalf("mototest: config: %v", err)
+	return aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(s.Endpoint),
 	}
-	return cfg
 }
 
 // Env is the environment that points config.LoadDefaultConfig (in a child process or in
-// code under test) at this server.
+// code under test) at this server. A child process must get it on top of a clean
+// environment, not os.Environ(); code in the test's own process needs SetEnv.
 func (s *Server) Env() []string {
 	return []string{
 		"AWS_ENDPOINT_URL=" + s.Endpoint,
 		"AWS_ACCESS_KEY_ID=test",
 		"AWS_SECRET_ACCESS_KEY=test",
 		"AWS_REGION=us-east-1",
+	}
+}
+
+// SetEnv points code under test that loads its own configuration (config.LoadDefaultConfig,
+// as ports.AWS does) at this server for the rest of the test, from a clean slate: every
+// AWS_* variable of the process is unset first, and the shared config and credentials files
+// name a file that does not exist, so neither AWS_ENDPOINT_URL_<SERVICE> nor a profile can
+// send its calls elsewhere. Set a variable after SetEnv to add to it (a second server for
+// SES: AWS_ENDPOINT_URL_SES).
+func (s *Server) SetEnv(t testing.TB) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "AWS_") {
+			t.Setenv(name, "") // restores the value when the test ends
+			os.Unsetenv(name)
+		}
+	}
+	none := filepath.Join(t.TempDir(), "no-aws-config")
+	t.Setenv("AWS_CONFIG_FILE", none)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", none)
+	for _, kv := range s.Env() {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
 	}
 }
 
@@ -113,6 +136,7 @@ func freePort() (int, error) {
 // has one, else the text.
 type SESMessage struct {
 	ID      string
+	Source  string
 	To      []string
 	Subject string
 	Body    string
@@ -135,6 +159,7 @@ func (s *Server) SESMessages(tb testing.TB) []SESMessage {
 		SES struct {
 			Message []struct {
 				ID           string `json:"id"`
+				Source       string `json:"source"`
 				Subject      string `json:"subject"`
 				Body         string `json:"body"`
 				Destinations struct {
@@ -148,7 +173,7 @@ func (s *Server) SESMessages(tb testing.TB) []SESMessage {
 	}
 	out := make([]SESMessage, 0, len(data.SES.Message))
 	for _, m := range data.SES.Message {
-		out = append(out, SESMessage{ID: m.ID, To: m.Destinations.ToAddresses, Subject: m.Subject, Body: m.Body})
+		out = append(out, SESMessage{ID: m.ID, Source: m.Source, To: m.Destinations.ToAddresses, Subject: m.Subject, Body: m.Body})
 	}
 	return out
 }

@@ -39,7 +39,26 @@ type Outbox struct {
 	dir  string
 	from *netmail.Address
 	clk  clock.Clock
+	rate float64
 }
+
+// DefaultSendRate is the rate the outbox answers as its send rate unless SetSendRate changes
+// it: SES's sandbox rate is 1 per second, a production account's starts at 14; local runs
+// want notices soon.
+const DefaultSendRate = 50
+
+var _ mail.RateSource = (*Outbox)(nil)
+
+// SetSendRate sets what SendRate answers (messages per second, > 0), so that local runs pace
+// bulk mail as an SES account of that rate would. It is not safe to call while sending.
+func (o *Outbox) SetSendRate(perSecond float64) {
+	if perSecond > 0 {
+		o.rate = perSecond
+	}
+}
+
+// SendRate answers the configured local send rate. The outbox itself takes any rate.
+func (o *Outbox) SendRate(context.Context) (float64, error) { return o.rate, nil }
 
 // Sent is one message as GET /_local/outbox lists it.
 type Sent struct {
@@ -60,7 +79,7 @@ func New(dir, from string, clk clock.Clock) (*Outbox, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("outbox: create folder: %w", err)
 	}
-	return &Outbox{dir: dir, from: addr, clk: clk}, nil
+	return &Outbox{dir: dir, from: addr, clk: clk, rate: DefaultSendRate}, nil
 }
 
 // Send writes the message to a temporary file and renames it into place, so List never reads

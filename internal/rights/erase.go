@@ -8,6 +8,7 @@ import (
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/export"
 	"github.com/example/gdpr/internal/fulfilment"
+	"github.com/example/gdpr/internal/notify"
 	"github.com/example/gdpr/internal/subject"
 )
 
@@ -16,6 +17,9 @@ import (
 const (
 	// stepGate closes the login gate and the intake at once, while the rest is erased.
 	stepGate = "gate"
+	// stepNotices erases the policy notice markers and the addresses' bounce marks (package
+	// notify), while the profile still names the address.
+	stepNotices = "notices"
 	// stepProfile erases the profile and the email lookups, in one transaction.
 	stepProfile = "profile"
 	// stepDevices erases the device observations, a page at a time.
@@ -36,7 +40,7 @@ const (
 // lists them (dsr's category.* phrases). Stored answers of recent calls (idempotency records)
 // are not among them: they are sealed under a key only the caller holds and expire within
 // 24 hours, and nothing links them to a subject (DESIGN.md, Erasure).
-var Erased = []string{"profile", "email_lookup", "devices", "consent", "consent_ledger", "exports", "requests"}
+var Erased = []string{"profile", "email_lookup", "devices", "consent", "consent_ledger", "exports", "requests", "policy_notices"}
 
 // erase runs the erasure's steps. The gate comes first so that nothing new comes in while the
 // rest is erased; the receipt comes after every store (and every External step) and before
@@ -67,8 +71,24 @@ func (s *Service) erase(ctx context.Context, j *fulfilment.Job) error {
 		name string
 		do   func(ctx context.Context) (string, error)
 	}{
+		{stepNotices, func(ctx context.Context) (string, error) {
+			p, _, err := subject.GetProfile(ctx, s.Table, tid, sid)
+			if err != nil && !errors.Is(err, subject.ErrNotFound) {
+				return "", err
+			}
+			contact, err := s.Requests.Contact(r)
+			if err != nil {
+				return "", err
+			}
+			n, err := notify.EraseSubject(ctx, s.Table, s.Secrets, tid, sid, p.Email, contact)
+			return "notice markers of " + count(n, "policy versions"), err
+		}},
 		{stepProfile, func(ctx context.Context) (string, error) {
-			p, n, err := subject.EraseProfile(ctx, s.Table, s.Secrets, tid, sid, r.Contact)
+			contact, err := s.Requests.Contact(r)
+			if err != nil {
+				return "", err
+			}
+			p, n, err := subject.EraseProfile(ctx, s.Table, s.Secrets, tid, sid, contact)
 			detail := count(n, "email lookups")
 			if p {
 				detail = "profile, " + detail

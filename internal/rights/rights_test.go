@@ -28,7 +28,9 @@ import (
 	"github.com/example/gdpr/internal/fulfilment"
 	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/mototest"
+	"github.com/example/gdpr/internal/notify"
 	"github.com/example/gdpr/internal/objects"
+	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/rights"
 	"github.com/example/gdpr/internal/secrets"
 	"github.com/example/gdpr/internal/sqlite/sqlitetest"
@@ -157,6 +159,30 @@ func (e *env) addSubject(t *testing.T, id, addr string, devices int) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// noticed publishes a policy version and runs its notification run to the end, with the
+// subject's address marked as bouncing first: every subject then has a notice marker, and the
+// address a bounce mark. It returns the version.
+func (e *env) noticed(t *testing.T) string {
+	t.Helper()
+	ctx := t.Context()
+	const version = "2027-01"
+	tenants := tenant.Store{Table: e.table, Clock: e.clock}
+	policies := policy.Store{Table: e.table, Clock: e.clock, Tenants: tenants, Audit: audit.Log{Table: e.table}}
+	in := policy.Input{Version: version, URL: "https://example.org/privacy", Summary: "Logs are kept 60 days.", EffectiveAt: start.Add(40 * 24 * time.Hour)}
+	if _, err := policies.Publish(ctx, e.tenant, in, func(p policy.Policy) ([]table.Write, error) { return notify.StartWrites(e.tenant, p) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := notify.MarkBounced(ctx, e.table, e.secrets, e.tenant, email, "MessageRejected", start); err != nil {
+		t.Fatal(err)
+	}
+	runner := &notify.Runner{Table: e.table, Clock: e.clock, Secrets: e.secrets, Mail: e.mail, Pacer: notify.NewPacer(nil, 1000, nil),
+		Tenants: tenants, Policies: policies, Audit: audit.Log{Table: e.table}}
+	if rep, err := runner.Work(ctx, e.tenant, version); err != nil || rep.State != notify.StateDone {
+		t.Fatalf("notification run: %+v, %v", rep, err)
+	}
+	return version
 }
 
 var codeLine = regexp.MustCompile(`Verification code: (\S+)`)
@@ -325,7 +351,7 @@ func (r *recorder) count() int {
 
 const (
 	receiptSubject = "Your personal data has been erased"
-	erasureSteps   = 8 // gate, profile, devices, exports, consent, requests, receipt, contact
+	erasureSteps   = 9 // gate, notices, profile, devices, exports, consent, requests, receipt, contact
 )
 
 // testErasureCrashes crashes an erasure at every step, before and after the step is recorded,
@@ -350,6 +376,7 @@ func testErasureCrashes(t *testing.T, open func(t *testing.T) table.Table) {
 				if err := e.objects.Put(ctx, exportKey, "application/zip", strings.NewReader(email)); err != nil {
 					t.Fatal(err)
 				}
+				version := e.noticed(t)
 				r := e.verified(t, dsr.Input{Type: dsr.Erasure, SubjectID: "u-42"})
 				mark := e.mail.count()
 
@@ -372,7 +399,7 @@ func testErasureCrashes(t *testing.T, open func(t *testing.T) table.Table) {
 				if got.Status != dsr.Completed {
 					t.Fatalf("status %s (%s); want completed", got.Status, got.Failure)
 				}
-				if !slices.Equal(got.Steps, []string{"gate", "profile", "devices", "exports", "consent", "requests", "receipt", "contact"}) {
+				if !slices.Equal(got.Steps, []string{"gate", "notices", "profile", "devices", "exports", "consent", "requests", "receipt", "contact"}) {
 					t.Fatalf("steps %v", got.Steps)
 				}
 				receipts := 0
@@ -383,7 +410,7 @@ func testErasureCrashes(t *testing.T, open func(t *testing.T) table.Table) {
 						receipt = m
 					}
 				}
-				if want := 1; receipts != want && !(step == 7 && before && receipts == 2) {
+				if want := 1; receipts != want && !(step == 8 && before && receipts == 2) {
 					t.Fatalf("%d receipts; want %d", receipts, want)
 				}
 				for _, want := range []string{r.ID, "billing", "invoices are kept 10 years (tax law)", "your profile", "the devices"} {
@@ -395,6 +422,18 @@ func testErasureCrashes(t *testing.T, open func(t *testing.T) table.Table) {
 				e.wantErased(t, "u-42", []string{r.ID, access.ID})
 				if _, err := e.objects.Get(ctx, exportKey); !errors.Is(err, objects.ErrNotFound) {
 					t.Fatalf("export still there: %v", err)
+				}
+				// The notice markers name the subject: u-42's is gone, u-7's stays; and the
+				// address's bounce mark went with its lookup.
+				markers := map[string]bool{}
+				for _, it := range all(t, e.table, table.Query{PK: "T#" + e.tenant + "#P#" + version}) {
+					markers[it.Key.SK] = true
+				}
+				if markers["S#u-42"] || !markers["S#u-7"] || len(markers) != 1 {
+					t.Fatalf("notice markers after the erasure: %v; want only S#u-7", markers)
+				}
+				if left := all(t, e.table, table.Query{PK: subject.EmailKey(e.secrets, e.tenant, email).PK}); len(left) != 0 {
+					t.Fatalf("%d items left beside the erased address's lookup (a bounce mark?)", len(left))
 				}
 				// The other subject keeps everything.
 				if v, err := e.consent.Get(ctx, e.tenant, "u-7"); err != nil || !v.LoginAllowed {
@@ -451,7 +490,7 @@ func (e *env) wantErased(t *testing.T, id string, requests []string) {
 		t.Fatal("the kept head is not the chain's last entry")
 	}
 	for _, r := range requests {
-		if got := e.get(t, r); got.Pseudonym != ps || got.SubjectID != "" || got.Contact != "" || got.Note != "" {
+		if got := e.get(t, r); got.Pseudonym != ps || got.SubjectID != "" || got.SealedContact != "" || got.Note != "" {
 			t.Fatalf("request %s keeps more than the pseudonym: %+v", r, got)
 		}
 	}

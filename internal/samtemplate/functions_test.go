@@ -26,6 +26,9 @@ func TestRoutes(t *testing.T) {
 	for _, r := range []samtemplate.Route{
 		{Method: "GET", Path: "/v1/health", Function: "MetaFunction"},
 		{Method: "GET", Path: "/v1/openapi.json", Function: "MetaFunction"},
+		{Method: "GET", Path: "/privacy/{tenant}", Function: "MetaFunction"},
+		{Method: "GET", Path: "/console", Function: "MetaFunction"},
+		{Method: "GET", Path: "/assets/{file}", Function: "MetaFunction"},
 		{Method: "POST", Path: "/v1/consents", Function: "ConsentFunction"},
 		{Method: "GET", Path: "/v1/consents/{subject_id}", Function: "ConsentFunction"},
 		{Method: "GET", Path: "/v1/consents/{subject_id}/history", Function: "ConsentFunction"},
@@ -39,6 +42,7 @@ func TestRoutes(t *testing.T) {
 		{Method: "POST", Path: "/v1/requests/{id}/extend", Function: "RequestsFunction"},
 		{Method: "POST", Path: "/v1/requests/{id}/reject", Function: "RequestsFunction"},
 		{Method: "POST", Path: "/v1/requests/{id}/retry", Function: "RequestsFunction"},
+		{Method: "POST", Path: "/v1/requests/{id}/approve", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/audit", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/audit/verify", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/tenant", Function: "RequestsFunction"},
@@ -51,6 +55,11 @@ func TestRoutes(t *testing.T) {
 		{Method: "POST", Path: "/v1/public/{tenant}/requests/{id}/verify", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/public/{tenant}/requests/{id}", Function: "RequestsFunction"},
 		{Method: "GET", Path: "/v1/public/{tenant}/requests/{id}/export", Function: "RequestsFunction"},
+		{Method: "POST", Path: "/v1/policies", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/policies", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/policies/{version}", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/policies/{version}/notifications", Function: "RequestsFunction"},
+		{Method: "GET", Path: "/v1/public/{tenant}/policy", Function: "RequestsFunction"},
 	} {
 		want[r.Key()] = r
 	}
@@ -146,11 +155,11 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("%s: timeout %v", fn.LogicalID, fn.Timeout)
 		}
 	}
-	want := []string{"BouncesFunction", "ConsentFunction", "DeliveriesFunction", "ExportFunction", "MetaFunction", "RequestsFunction", "RetentionFunction", "RightsFunction"}
+	want := []string{"BouncesFunction", "ConsentFunction", "DeliveriesFunction", "ExportFunction", "MetaFunction", "NoticesFunction", "NotifyFunction", "RequestsFunction", "RetentionFunction", "RightsFunction"}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("functions %v, want %v", ids, want)
 	}
-	if got, want := fns[6].Timeout, 300*time.Second; got != want {
+	if got, want := fns[8].Timeout, 300*time.Second; got != want {
 		t.Errorf("RetentionFunction timeout %v, want %v (its own, over Globals)", got, want)
 	}
 	if got, want := fns[4].Timeout, 5*time.Second; got != want {
@@ -163,8 +172,9 @@ func TestSchedules(t *testing.T) {
 	want := map[string]samtemplate.Schedule{
 		"RetentionFunction":  {Function: "RetentionFunction", Name: "Retention", Expression: "rate(1 hour)", Enabled: true},
 		"DeliveriesFunction": {Function: "DeliveriesFunction", Name: "Deliveries", Expression: "rate(1 minute)", Enabled: true},
+		"NoticesFunction":    {Function: "NoticesFunction", Name: "Notifications", Expression: "rate(5 minutes)", Enabled: true},
 	}
-	jobs := map[string]string{"RetentionFunction": "retention", "DeliveriesFunction": "deliveries"}
+	jobs := map[string]string{"RetentionFunction": "retention", "DeliveriesFunction": "deliveries", "NoticesFunction": "notifications"}
 	if len(ss) != len(want) {
 		t.Fatalf("schedules %+v, want %d", ss, len(want))
 	}

@@ -28,9 +28,12 @@ const (
 	// ForSites seals what the marketplace-site deliveries keep: each site's signing secret
 	// and the bodies of deliveries not yet confirmed.
 	ForSites = "sites"
+	// ForContacts seals the subject's address on a data subject request (internal/dsr), which
+	// the request keeps until it has sent its last email.
+	ForContacts = "contacts"
 )
 
-var purposes = []string{ForEmailLookup, ForPseudonym, ForCursor, ForLinks, ForReplay, ForExportLinks, ForSites}
+var purposes = []string{ForEmailLookup, ForPseudonym, ForCursor, ForLinks, ForReplay, ForExportLinks, ForSites, ForContacts}
 
 // Master is the master secret, with the key of every purpose derived once.
 type Master struct{ keys map[string][]byte }

@@ -91,6 +91,45 @@ func (e *SendError) Error() string {
 
 func (e *SendError) Unwrap() error { return e.err }
 
+// ErrorCode is SES's error code (or the transport's), which is safe to record as a reason.
+func (e *SendError) ErrorCode() string { return e.Code }
+
+// Is matches the mail port's failure kinds: mail.ErrThrottled for SES's Throttling (maximum
+// send rate or daily quota exceeded), mail.ErrRejected for the errors that a resend of the
+// same message cannot mend.
+func (e *SendError) Is(target error) bool {
+	switch target {
+	case mail.ErrThrottled:
+		return e.Code == "TooManyRequestsException" || e.Code == "LimitExceededException" || e.Code == "Throttling"
+	case mail.ErrRejected:
+		return rejected[e.Code]
+	}
+	return false
+}
+
+// rejected are SES SendEmail errors that depend on the message, not on the moment.
+var rejected = map[string]bool{
+	"MessageRejected":                    true,
+	"BadRequestException":                true,
+	"MailFromDomainNotVerifiedException": true,
+	"NotFoundException":                  true, // the configuration set or identity does not exist
+}
+
+var _ mail.RateSource = (*Sender)(nil)
+
+// SendRate returns the account's maximum send rate (GetAccount's SendQuota.MaxSendRate):
+// messages per second. Callers cache it; SES changes it rarely.
+func (s *Sender) SendRate(ctx context.Context) (float64, error) {
+	out, err := s.client.GetAccount(ctx, &sesv2.GetAccountInput{})
+	if err != nil {
+		return 0, fmt.Errorf("ses: get account: %w", redact(err))
+	}
+	if out.SendQuota == nil {
+		return 0, errors.New("ses: get account: no send quota")
+	}
+	return out.SendQuota.MaxSendRate, nil
+}
+
 // redact replaces err's text by a code: SES's error code for API errors, otherwise the
 // context's end or the network operation that failed, none of which can hold an address.
 func redact(err error) error {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -161,4 +162,29 @@ func (r *recorder) reset() {
 	r.mu.Lock()
 	r.kept = nil
 	r.mu.Unlock()
+}
+
+// TestSendRate reads the send rate from SES v2's GetAccount answer. moto 5.2.1 does not
+// implement GetAccount (it answers 404), so a loopback server answers with the body SES
+// documents for it.
+func TestSendRate(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/v2/email/account" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"DedicatedIpAutoWarmupEnabled":false,"EnforcementStatus":"HEALTHY","ProductionAccessEnabled":true,`+
+			`"SendQuota":{"Max24HourSend":50000.0,"MaxSendRate":14.0,"SentLast24Hours":12.0},"SendingEnabled":true}`)
+	}))
+	t.Cleanup(srv.Close)
+	client := sesv2.New(sesv2.Options{
+		BaseEndpoint: aws.String(srv.URL),
+		Region:       "eu-west-1",
+		Credentials:  aws.AnonymousCredentials{},
+	})
+	got, err := ses.New(client, from, "").SendRate(context.Background())
+	if err != nil || got != 14 {
+		t.Fatalf("SendRate = %v, %v; want 14", got, err)
+	}
 }

@@ -293,6 +293,7 @@ func checkShape(v any, t reflect.Type, path string, fs *fieldErrors) {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			fields[name] = f.Type
 		}
+		unknown := false
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			at := k
 			if path != "" {
@@ -300,11 +301,17 @@ func checkShape(v any, t reflect.Type, path string, fs *fieldErrors) {
 			}
 			if ft, ok := fields[k]; ok {
 				checkShape(m[k], ft, at, fs)
-			} else if path == "" {
-				fs.add(at, "is not a setting")
 			} else {
-				fs.add(at, "is not a member of %s", path)
+				unknown = true
 			}
+		}
+		// A member the type does not name is the client's own word, which may be personal
+		// data: the error names the object that holds it ("" for the patch itself), not it.
+		switch {
+		case unknown && path == "":
+			fs.add(path, "has a member that is not a setting")
+		case unknown:
+			fs.add(path, "has a member that is not one of its fields")
 		}
 	case reflect.Slice:
 		a, ok := v.([]any)

@@ -96,9 +96,10 @@ type Data struct {
 	Decisions []map[string]any `json:"consent_decisions"`
 	Devices   []map[string]any `json:"devices"`
 	Requests  []struct {
-		ID       string `json:"id"`
-		Type     string `json:"type"`
-		Timeline []any  `json:"timeline"`
+		ID           string `json:"id"`
+		Type         string `json:"type"`
+		ContactEmail string `json:"contact_email"`
+		Timeline     []any  `json:"timeline"`
 	} `json:"requests"`
 }
 
@@ -143,13 +144,15 @@ func CheckAccess(t testing.TB, files map[string][]byte, f Fixture) Data {
 		t.Fatal("data.json: no consent state")
 	}
 	if !slices.ContainsFunc(d.Requests, func(r struct {
-		ID       string `json:"id"`
-		Type     string `json:"type"`
-		Timeline []any  `json:"timeline"`
+		ID           string `json:"id"`
+		Type         string `json:"type"`
+		ContactEmail string `json:"contact_email"`
+		Timeline     []any  `json:"timeline"`
 	}) bool {
-		return r.ID == f.RequestID && r.Type == "access" && len(r.Timeline) > 0
+		// The address the request writes to, opened from its sealed form.
+		return r.ID == f.RequestID && r.Type == "access" && r.ContactEmail == f.Email && len(r.Timeline) > 0
 	}) {
-		t.Fatalf("data.json: the request %s is not among the subject's requests", f.RequestID)
+		t.Fatalf("data.json: the request %s, with its contact address, is not among the subject's requests", f.RequestID)
 	}
 	checkDevicesCSV(t, files["devices.csv"], f)
 	checkConsentsCSV(t, files["consents.csv"], f)

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/example/gdpr/internal/apperr"
+	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/tenant"
@@ -18,11 +20,13 @@ import (
 // New builds the function's API.
 func New(p *ports.Ports) (*httpapi.API, error) {
 	tenants := tenant.NewCache(tenant.Store{Table: p.Table, Clock: p.Clock}, p.Clock)
+	policies := policy.Store{Table: p.Table, Clock: p.Clock, Tenants: tenants, Audit: audit.Log{Table: p.Table}}
 	h := consentRoutes{svc: consent.New(consent.Config{
-		Table:   p.Table,
-		Clock:   p.Clock,
-		Secrets: p.Secrets,
-		Tenants: tenants,
+		Table:    p.Table,
+		Clock:    p.Clock,
+		Secrets:  p.Secrets,
+		Tenants:  tenants,
+		Policies: policy.NewCache(policies, p.Clock),
 	})}
 	return httpapi.FromPorts(p, tenants,
 		httpapi.Route{Key: "POST /v1/consents", Access: httpapi.Site, Handle: h.record},

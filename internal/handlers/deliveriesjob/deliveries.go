@@ -3,7 +3,6 @@
 package deliveriesjob
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/schedule"
 	"github.com/example/gdpr/internal/sites"
 	"github.com/example/gdpr/internal/tenant"
 )
@@ -34,13 +34,8 @@ func New(p *ports.Ports) (func(context.Context, json.RawMessage) (json.RawMessag
 	svc := sites.New(p.Table, p.Clock, p.Secrets, p.Local, p.Log)
 	svc.Requests = dsr.New(p.Table, tenants, p.Mail, p.Clock, p.Secrets)
 	return func(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
-		var in struct {
-			Job string `json:"job"`
-		}
-		dec := json.NewDecoder(bytes.NewReader(input))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil || in.Job != deliveriesJob {
-			return nil, fmt.Errorf("handlers: deliveries: input is not {\"job\":%q}", deliveriesJob)
+		if err := schedule.Check(input, deliveriesJob); err != nil {
+			return nil, fmt.Errorf("handlers: deliveries: %w", err)
 		}
 		ids, err := tenants.List(ctx)
 		if err != nil {

@@ -1,5 +1,6 @@
-// Package metaapi is MetaFunction: GET /v1/health, GET /v1/openapi.json, and the problem+json
-// 404 not_found of every request no other route matches (the HTTP API's $default route).
+// Package metaapi is MetaFunction: GET /v1/health, GET /v1/openapi.json, the web pages (the
+// privacy center and the operator console, package web), and the problem+json 404 not_found
+// of every request no other route matches (the HTTP API's $default route).
 package metaapi
 
 import (
@@ -15,12 +16,18 @@ import (
 	gdpr "github.com/example/gdpr"
 	"github.com/example/gdpr/internal/httpapi"
 	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/web"
 )
 
 // New builds the function's API. Its routes are public and read nothing stored: it needs
-// no table and no secret, only the clock and the log of p.
+// no table and no secret, only the clock and the log of p. The pages are static files; the
+// browser calls the other functions' routes.
 func New(p *ports.Ports) (*httpapi.API, error) {
-	return httpapi.FromPorts(p, nil, routes(Version(), gdpr.OpenAPI)...), nil
+	pages, err := web.Routes()
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.FromPorts(p, nil, append(routes(Version(), gdpr.OpenAPI), pages...)...), nil
 }
 
 // Version is the build's VCS revision (short), or "dev".

@@ -1,6 +1,7 @@
 // Package requestsapi is RequestsFunction: data subject requests (intake, verification,
-// status, the operator's queue and actions), the audit trail and the registry of marketplace
-// sites (package systemsapi), over HTTP.
+// status, the operator's queue and actions), the audit trail, the tenant's settings (package
+// tenantapi), the registry of marketplace sites (package systemsapi) and the policy versions
+// (package policyapi), over HTTP.
 package requestsapi
 
 import (
@@ -17,9 +18,11 @@ import (
 	"github.com/example/gdpr/internal/audit"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/export"
+	"github.com/example/gdpr/internal/handlers/policyapi"
 	"github.com/example/gdpr/internal/handlers/systemsapi"
 	"github.com/example/gdpr/internal/handlers/tenantapi"
 	"github.com/example/gdpr/internal/httpapi"
+	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/ports"
 	"github.com/example/gdpr/internal/sites"
 	"github.com/example/gdpr/internal/subject"
@@ -46,12 +49,19 @@ func New(p *ports.Ports) (*httpapi.API, error) {
 		{Key: "POST /v1/requests/{id}/extend", Access: httpapi.Admin, Handle: h.extend},
 		{Key: "POST /v1/requests/{id}/reject", Access: httpapi.Admin, Handle: h.reject},
 		{Key: "POST /v1/requests/{id}/retry", Access: httpapi.Admin, Handle: h.retry},
+		{Key: "POST /v1/requests/{id}/approve", Access: httpapi.Admin, Handle: h.approve},
 		{Key: "GET /v1/audit", Access: httpapi.Admin, Handle: h.auditList},
 		{Key: "GET /v1/audit/verify", Access: httpapi.Admin, Handle: h.auditVerify},
 		tenantapi.Get(store),
 		tenantapi.Patch(store),
 	}
-	return httpapi.FromPorts(p, tenants, append(routes, systemsapi.Routes(st)...)...), nil
+	policies := policyapi.Routes{
+		Policies: policy.Store{Table: p.Table, Clock: p.Clock, Tenants: tenants, Audit: audit.Log{Table: p.Table}},
+		Table:    p.Table,
+		Clock:    p.Clock,
+	}
+	routes = append(routes, systemsapi.Routes(st)...)
+	return httpapi.FromPorts(p, tenants, append(routes, policies.List()...)...), nil
 }
 
 type requests struct {
@@ -413,6 +423,20 @@ func (h requests) retry(ctx context.Context, r *httpapi.Request) (httpapi.Respon
 		}
 	}
 	req, err := h.svc.Retry(ctx, r.Tenant, id, actor(r))
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	return h.answer(ctx, req)
+}
+
+// approve lets a request that awaits an operator's approval go on: it becomes verified, which
+// starts its fulfilment. Any other status: 409 invalid_transition. No body.
+func (h requests) approve(ctx context.Context, r *httpapi.Request) (httpapi.Response, error) {
+	id := r.Path("id")
+	if err := dsr.ValidateID(id); err != nil {
+		return httpapi.Response{}, err
+	}
+	req, err := h.svc.Approve(ctx, r.Tenant, id, actor(r))
 	if err != nil {
 		return httpapi.Response{}, err
 	}

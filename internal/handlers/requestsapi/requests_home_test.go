@@ -82,13 +82,18 @@ type rqEnv struct {
 
 func newRQEnv(t testing.TB, s rqStore) *rqEnv {
 	t.Helper()
-	clk := &clock.Settable{}
+	// Frozen: tests compare times to the second, and a slow machine must not move them.
+	clk := &clock.Settable{Frozen: true}
 	clk.Set(rqStart)
 	master, err := secrets.New([]byte(strings.Repeat("m", 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := outbox.New(filepath.Join(t.TempDir(), "outbox"), "Privacy <privacy@example.org>", clk)
+	// The outbox orders its messages by the time it dates them: it keeps a clock that moves,
+	// so that the newest message is the one sent last.
+	mailClock := &clock.Settable{}
+	mailClock.Set(rqStart)
+	out, err := outbox.New(filepath.Join(t.TempDir(), "outbox"), "Privacy <privacy@example.org>", mailClock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +155,9 @@ func (e *rqEnv) call(t testing.TB, c caller, route string, query url.Values, bod
 		Headers:        map[string]string{"content-type": "application/json"},
 		PathParameters: map[string]string{},
 		Body:           body,
+	}
+	if method == "PATCH" { // the settings route takes a JSON merge patch (RFC 7396)
+		ev.Headers["content-type"] = "application/merge-patch+json"
 	}
 	path := tpl
 	for _, name := range regexp.MustCompile(`\{(\w+)\}`).FindAllStringSubmatch(tpl, -1) {

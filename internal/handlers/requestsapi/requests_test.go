@@ -45,6 +45,7 @@ func runRQSuite(t *testing.T, open func(t *testing.T) rqStore) {
 		{"Idempotency", testRQIdempotency},
 		{"Retention", testRQRetention},
 		{"Retry", testRQRetry},
+		{"Approve", testRQApprove},
 		{"Systems", testRQSystems},
 		{"RetryRequeuesDeliveries", testRQRetryDeliveries},
 	} {
@@ -182,14 +183,16 @@ func testRQBadInput(t *testing.T, e *rqEnv) {
 		code   string
 		field  string
 	}{
-		{"UnknownField", `{"type":"access","email":"a@example.org","admin":true}`, 400, "invalid_json", "admin"},
+		{"UnknownField", `{"type":"access","email":"a@example.org","admin":true}`, 400, "invalid_json", ""},
+		{"UnknownFieldIsAnAddress", `{"type":"access","email":"b@example.net","a@example.org":true}`, 400, "invalid_json", ""},
+		{"FieldOutOfPlace", `{"type":"access","email":"a@example.org","phone":"+1 555 0100"}`, 400, "invalid_json", "phone"}, // a field of rectification: the schema's name
 		{"WrongType", `{"type":"access","email":7}`, 400, "invalid_json", "email"},
 		{"NotJSON", `type=access`, 400, "invalid_json", ""},
 		{"Empty", ``, 400, "invalid_json", ""},
 		{"UnknownRequestType", `{"type":"forget","email":"a@example.org"}`, 400, "validation_failed", "type"},
 		{"NoEmail", `{"type":"access","subject_id":"u-1"}`, 400, "validation_failed", "email"},
 		{"RectificationOnly", `{"type":"access","email":"a@example.org","rectification":{"phone":"+1 555 0100"}}`, 400, "validation_failed", "rectification"},
-		{"RectificationUnknownField", `{"type":"rectification","email":"a@example.org","rectification":{"password":"x"}}`, 400, "invalid_json", "password"}, // httpapi names the field, not its path
+		{"RectificationUnknownField", `{"type":"rectification","email":"a@example.org","rectification":{"password":"x"}}`, 400, "invalid_json", ""}, // not a field of the request: not named
 		{"LiftOnAccess", `{"type":"access","email":"a@example.org","lift":true}`, 400, "validation_failed", "lift"},
 		{"TooLarge", `{"type":"access","email":"a@example.org","note":"` + strings.Repeat("x", 70000) + `"}`, 413, "payload_too_large", ""},
 	} {

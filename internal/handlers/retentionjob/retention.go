@@ -2,7 +2,6 @@
 package retentionjob
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"github.com/example/gdpr/internal/export"
 	"github.com/example/gdpr/internal/idempotency"
 	"github.com/example/gdpr/internal/ports"
+	"github.com/example/gdpr/internal/schedule"
 	"github.com/example/gdpr/internal/tenant"
 )
 
@@ -69,13 +69,8 @@ func New(p *ports.Ports) (Handler, error) {
 	owners[consent.KindInactive] = subjects.Inactive(svc, dsr.DoneInactive)
 	sweeper := expiry.Sweeper{Table: p.Table, Deadlines: svc.Deadlines(), Owners: owners}
 	job := func(ctx context.Context, input json.RawMessage) (json.RawMessage, error) {
-		var in struct {
-			Job string `json:"job"`
-		}
-		dec := json.NewDecoder(bytes.NewReader(input))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil || in.Job != retentionJob {
-			return nil, fmt.Errorf("handlers: retention: input is not {\"job\":%q}", retentionJob)
+		if err := schedule.Check(input, retentionJob); err != nil {
+			return nil, fmt.Errorf("handlers: retention: %w", err)
 		}
 		now := p.Clock.Now()
 		ids, err := store.List(ctx)

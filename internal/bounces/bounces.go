@@ -60,6 +60,16 @@ func (s Store) Mark(ctx context.Context, tenantID, email, reason string, at time
 	return err
 }
 
+// Erase deletes the mark of email in tenant, if any: an erased subject's address leaves no
+// trace, not even a keyed one. An address that is no plain email address has no mark.
+func (s Store) Erase(ctx context.Context, tenantID, email string) error {
+	k, err := s.key(tenantID, email)
+	if err != nil {
+		return nil
+	}
+	return s.Table.Delete(ctx, k, table.Cond{Kind: table.Always})
+}
+
 // IsBounced tells whether email is marked undeliverable in tenant.
 func (s Store) IsBounced(ctx context.Context, tenantID, email string) (bool, error) {
 	k, err := s.key(tenantID, email)

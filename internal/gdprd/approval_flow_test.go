@@ -96,8 +96,8 @@ func TestFlowErasureApproval(t *testing.T) {
 func TestAWSFlowErasureApproval(t *testing.T) {
 	vars := motoEnv(t, "gdpr-approval")
 	mailer := mototest.Start(t)
-	t.Setenv("AWS_ENDPOINT_URL_SES", mailer.Endpoint)
-	vars["AWS_ENDPOINT_URL_SES"] = mailer.Endpoint
+	t.Setenv("AWS_ENDPOINT_URL_SESV2", mailer.Endpoint)
+	vars["AWS_ENDPOINT_URL_SESV2"] = mailer.Endpoint
 	dir := t.TempDir()
 	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars)})
 	approvalFlow(t, client{url: s.URL(), keys: credentials(t, dir), mail: sesMail(mailer)}, dynamoItems("gdpr-approval"))

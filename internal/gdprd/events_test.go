@@ -21,6 +21,7 @@ import (
 
 	gdpr "github.com/example/gdpr"
 	"github.com/example/gdpr/internal/audit"
+	"github.com/example/gdpr/internal/bounces"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/dsr"
 	"github.com/example/gdpr/internal/gdprd"
@@ -214,6 +215,15 @@ var eventExpectations = map[string]eventExpect{
 			t.Fatalf("notifications report %s, want job notifications with the run of 2027-01", out)
 		}
 		noticed(t, w)
+	}},
+
+	// SES's report of a permanent bounce (EventBridge) marks the address: no more mail to it.
+	"bounces-permanent": {output: func(t *testing.T, w *eventWorld, _ sampleStore, _ json.RawMessage) {
+		p := w.runner.Ports
+		bounced, err := (bounces.Store{Table: p.Table, Secrets: p.Secrets}).IsBounced(context.Background(), gdprd.DemoTenant, "nobody@example.org")
+		if err != nil || !bounced {
+			t.Fatalf("after the bounce report: bounced %v, %v; want the address marked", bounced, err)
+		}
 	}},
 
 	"deliveries-schedule": {prepare: []prepare{withSubject, withDueDelivery}, output: func(t *testing.T, _ *eventWorld, _ sampleStore, out json.RawMessage) {

@@ -24,8 +24,8 @@ func TestFlowPolicies(t *testing.T) {
 func TestAWSFlowPolicies(t *testing.T) {
 	vars := motoEnv(t, "gdpr-policies")
 	mailer := mototest.Start(t)
-	t.Setenv("AWS_ENDPOINT_URL_SES", mailer.Endpoint)
-	vars["AWS_ENDPOINT_URL_SES"] = mailer.Endpoint
+	t.Setenv("AWS_ENDPOINT_URL_SESV2", mailer.Endpoint)
+	vars["AWS_ENDPOINT_URL_SESV2"] = mailer.Endpoint
 	// moto's SES tells a send rate of 1 a second: the notices of this flow take seconds.
 	dir := t.TempDir()
 	s := start(t, gdprd.Config{DataDir: dir, Env: env(vars)})

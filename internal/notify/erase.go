@@ -3,9 +3,9 @@ package notify
 import (
 	"context"
 
+	"github.com/example/gdpr/internal/bounces"
 	"github.com/example/gdpr/internal/policy"
 	"github.com/example/gdpr/internal/secrets"
-	"github.com/example/gdpr/internal/subject"
 	"github.com/example/gdpr/internal/table"
 )
 
@@ -30,11 +30,7 @@ func EraseSubject(ctx context.Context, t table.Table, m secrets.Master, tenantID
 		}
 	}
 	for _, e := range emails {
-		e, err := subject.NormalizeEmail(e)
-		if err != nil {
-			continue // not an address: it cannot have been marked
-		}
-		if err := t.Delete(ctx, bounceKey(m, tenantID, e), table.Cond{Kind: table.Always}); err != nil {
+		if err := (bounces.Store{Table: t, Secrets: m}).Erase(ctx, tenantID, e); err != nil {
 			return 0, err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/example/gdpr/internal/audit"
+	"github.com/example/gdpr/internal/bounces"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/mail"
 	"github.com/example/gdpr/internal/policy"
@@ -514,7 +515,7 @@ func (w *work) subject(ctx context.Context, pe profileEntry) (marker, error) {
 			return w.record(sctx, mk, marker{State: markerSent, At: at, Late: late || !at.Before(w.policy.EffectiveAt)})
 		case errors.Is(err, mail.ErrRejected):
 			code := reasonOf(err)
-			if err := markBounced(sctx, w.Table, w.Secrets, w.tenant, pe.Email, code, w.Clock.Now()); err != nil {
+			if err := (bounces.Store{Table: w.Table, Secrets: w.Secrets}).Mark(sctx, w.tenant, pe.Email, code, w.Clock.Now()); err != nil {
 				w.log().Warn("bounce mark not written", "tenant", w.tenant, "error", err.Error())
 			}
 			return w.record(sctx, mk, marker{State: markerFailed, Reason: code, At: w.Clock.Now()})
@@ -570,7 +571,7 @@ func (w *work) suppressed(ctx context.Context, pe profileEntry) (string, error) 
 	if pe.Email == "" {
 		return ReasonNoEmail, nil
 	}
-	bounced, err := isBounced(ctx, w.Table, w.Secrets, w.tenant, pe.Email)
+	bounced, err := (bounces.Store{Table: w.Table, Secrets: w.Secrets}).IsBounced(ctx, w.tenant, pe.Email)
 	if err != nil {
 		return "", err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/example/gdpr/internal/audit"
+	"github.com/example/gdpr/internal/bounces"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/dsr"
@@ -174,7 +175,7 @@ func (e *env) noticed(t *testing.T) string {
 	if _, err := policies.Publish(ctx, e.tenant, in, func(p policy.Policy) ([]table.Write, error) { return notify.StartWrites(e.tenant, p) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := notify.MarkBounced(ctx, e.table, e.secrets, e.tenant, email, "MessageRejected", start); err != nil {
+	if err := (bounces.Store{Table: e.table, Secrets: e.secrets}).Mark(ctx, e.tenant, email, "MessageRejected", start); err != nil {
 		t.Fatal(err)
 	}
 	runner := &notify.Runner{Table: e.table, Clock: e.clock, Secrets: e.secrets, Mail: e.mail, Pacer: notify.NewPacer(nil, 1000, nil),

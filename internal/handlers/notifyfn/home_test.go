@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 
 	"github.com/example/gdpr/internal/audit"
+	"github.com/example/gdpr/internal/bounces"
 	"github.com/example/gdpr/internal/clock"
 	"github.com/example/gdpr/internal/consent"
 	"github.com/example/gdpr/internal/dynamo"
@@ -272,7 +273,7 @@ func (e *env) subjects(t *testing.T, n int) {
 		t.Fatal(err)
 	}
 	decide("u-bounced", "bounced@example.org")
-	if err := notify.MarkBounced(ctx, e.table, e.master, e.tenant, "bounced@example.org", "test", start); err != nil {
+	if err := (bounces.Store{Table: e.table, Secrets: e.master}).Mark(ctx, e.tenant, "bounced@example.org", "test", start); err != nil {
 		t.Fatal(err)
 	}
 	decide("u-erased", "erased@example.org")

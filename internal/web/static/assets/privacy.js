@@ -297,7 +297,9 @@ async function main() {
   $('tenant').textContent = t('privacy.tenant', { tenant });
   const exists = await policy();
   if (!exists) {
+    // An address no tenant has: said at once, and nothing to fill in.
     alertBox(t('privacy.errors.tenant_not_found'));
+    document.body.dataset.ready = 'true';
     return;
   }
   buildForm();

@@ -13,7 +13,10 @@ import (
 func TestNotice(t *testing.T) {
 	p := policy.Policy{Version: "2026-02", URL: "https://example.org/p?a=1&b=2", Summary: "Logs kept 60 days & \"more\".\nSecond line.",
 		EffectiveAt: time.Date(2026, 12, 29, 16, 47, 0, 0, time.UTC), Material: true}
-	m := renderNotice("xx", noticeData{Tenant: "acme", Policy: p, DPO: "dpo@example.org"})
+	m, err := renderNotice("xx", noticeData{Tenant: "acme", Policy: p, DPO: "dpo@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{"2026-02", "Tuesday 29 December 2026 at 16:47 UTC", p.Summary, p.URL, "withdraw", "object", "dpo@example.org", "ask you to accept"} {
 		if !strings.Contains(m.Text, want) {
 			t.Errorf("text lacks %q:\n%s", want, m.Text)
@@ -28,7 +31,9 @@ func TestNotice(t *testing.T) {
 		t.Errorf("subject %q, or a value unescaped in the HTML", m.Subject)
 	}
 	p.Material = false
-	m = renderNotice(defaultLocale, noticeData{Tenant: "acme", Policy: p})
+	if m, err = renderNotice(defaultLocale, noticeData{Tenant: "acme", Policy: p}); err != nil {
+		t.Fatal(err)
+	}
 	if strings.Contains(m.Text, "data protection officer") || !strings.Contains(m.Text, "You need to do nothing") {
 		t.Errorf("minor change without a DPO:\n%s", m.Text)
 	}

@@ -500,12 +500,16 @@ func (w *work) subject(ctx context.Context, pe profileEntry) (marker, error) {
 	if err := ctx.Err(); err != nil {
 		return marker{}, err
 	}
+	// Rendered before the claim, so that a notice that cannot be written leaves no marker.
+	msg, err := renderNotice(defaultLocale, noticeData{Tenant: w.tenant, Policy: w.policy, DPO: w.dpo})
+	if err != nil {
+		return marker{}, err
+	}
 	sctx := context.WithoutCancel(ctx)
 	claim := marker{State: markerSending, At: now}
 	if m, err := w.claim(sctx, mk, claim); err != nil || m != claim {
 		return m, err // told before: the marker says how
 	}
-	msg := renderNotice(defaultLocale, noticeData{Tenant: w.tenant, Policy: w.policy, DPO: w.dpo})
 	msg.To = pe.Email
 	for attempt := 0; ; attempt++ {
 		_, err := w.Mail.Send(sctx, msg)

@@ -21,6 +21,10 @@ var sampleSettings = map[string]string{
 	"SES_CONFIGURATION_SET": "gdpr-test",
 	// How many shards of a notification run are worked at once (NotifyFunction, NoticesFunction).
 	"NOTIFY_CONCURRENCY": "4",
+	// The API's base URL that emailed download links start with (ExportFunction).
+	"PUBLIC_BASE_URL": "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com",
+	// The namespace of the retention job's embedded metrics (RetentionFunction).
+	"METRICS_NAMESPACE": "gdpr/test",
 }
 
 // TemplateFunction returns the function with that logical id from template.yaml.

@@ -3,10 +3,10 @@ package httpapi
 import (
 	"context"
 	"crypto/sha256"
-	"sync"
 	"time"
 
 	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/ttlcache"
 )
 
 // KeyResolver finds the tenant and role of an API key; tenant.Store is one. An unknown key is
@@ -26,40 +26,26 @@ const maxCachedKeys = 10_000
 // reads the table for a key once per 30 s, not on every call. Only keys that resolved are
 // kept, so random keys cannot fill it; keys are held as their SHA-256, never in clear.
 type keyCache struct {
-	keys  KeyResolver
-	clock clock.Clock
-	mu    sync.Mutex
-	m     map[[32]byte]cachedKey
+	keys KeyResolver
+	m    *ttlcache.Cache[[32]byte, resolvedKey]
 }
 
-type cachedKey struct {
-	tenant, role string
-	until        time.Time
-}
+type resolvedKey struct{ tenant, role string }
 
 func newKeyCache(keys KeyResolver, clk clock.Clock) *keyCache {
-	return &keyCache{keys: keys, clock: clk, m: map[[32]byte]cachedKey{}}
+	return &keyCache{keys: keys, m: ttlcache.New[[32]byte, resolvedKey](clk, maxCachedKeys)}
 }
 
 // resolve answers from the cache, or asks the resolver and remembers what it found.
 func (c *keyCache) resolve(ctx context.Context, key string) (tenantID, role string, err error) {
 	h := sha256.Sum256([]byte(key))
-	now := c.clock.Now()
-	c.mu.Lock()
-	e, ok := c.m[h]
-	c.mu.Unlock()
-	if ok && now.Before(e.until) {
+	if e, ok := c.m.Get(h, KeyCacheTTL); ok {
 		return e.tenant, e.role, nil
 	}
 	tenantID, role, err = c.keys.Resolve(ctx, key)
 	if err != nil {
 		return "", "", err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= maxCachedKeys {
-		clear(c.m)
-	}
-	c.m[h] = cachedKey{tenant: tenantID, role: role, until: now.Add(KeyCacheTTL)}
+	c.m.Put(h, resolvedKey{tenant: tenantID, role: role})
 	return tenantID, role, nil
 }

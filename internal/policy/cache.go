@@ -2,10 +2,10 @@ package policy
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/ttlcache"
 )
 
 // CacheTTL is how long a Cache keeps a tenant's timeline.
@@ -23,21 +23,16 @@ type Source interface {
 // does not hold reads again, so a version is accepted as soon as it is published (and an
 // unknown one costs a read each time: a Query of the tenant's versions).
 type Cache struct {
-	src   Source
-	clock clock.Clock
-
-	mu      sync.Mutex
-	tenants map[string]cachedTimeline
+	src     Source
+	tenants *ttlcache.Cache[string, Timeline]
 }
 
-type cachedTimeline struct {
-	tl Timeline
-	at time.Time
-}
+// maxCached bounds the cache; when full it is emptied, which costs only reads.
+const maxCached = 10_000
 
 // NewCache returns a cache over src.
 func NewCache(src Source, clk clock.Clock) *Cache {
-	return &Cache{src: src, clock: clk, tenants: map[string]cachedTimeline{}}
+	return &Cache{src: src, tenants: ttlcache.New[string, Timeline](clk, maxCached)}
 }
 
 // Timeline returns the tenant's timeline, read at most CacheTTL ago.
@@ -62,19 +57,13 @@ func (c *Cache) Published(ctx context.Context, tenantID, version string) (publis
 }
 
 func (c *Cache) get(ctx context.Context, tenantID string, maxAge time.Duration) (Timeline, error) {
-	now := c.clock.Now()
-	c.mu.Lock()
-	e, ok := c.tenants[tenantID]
-	c.mu.Unlock()
-	if ok && now.Sub(e.at) < maxAge && !now.Before(e.at) {
-		return e.tl, nil
+	if tl, ok := c.tenants.Get(tenantID, maxAge); ok {
+		return tl, nil
 	}
 	tl, err := c.src.Timeline(ctx, tenantID)
 	if err != nil {
 		return Timeline{}, err
 	}
-	c.mu.Lock()
-	c.tenants[tenantID] = cachedTimeline{tl: tl, at: now}
-	c.mu.Unlock()
+	c.tenants.Put(tenantID, tl)
 	return tl, nil
 }

@@ -3,10 +3,10 @@ package tenant
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/example/gdpr/internal/clock"
+	"github.com/example/gdpr/internal/ttlcache"
 )
 
 // CacheTTL is how long a process keeps a tenant's settings. Purposes, periods and limits
@@ -19,43 +19,32 @@ type Reader interface {
 	Get(ctx context.Context, id string) (Tenant, error)
 }
 
+// maxCached bounds each cache; when full it is emptied, which costs only reads.
+const maxCached = 10_000
+
 // Cache keeps tenants' settings in the process for CacheTTL. One cache serves a function's
 // HTTP layer and its domain service, so a request reads each tenant at most once per TTL.
 // Unknown tenants are not cached: a name never seen costs a read each time, as before.
 type Cache struct {
-	src   Reader
-	clock clock.Clock
-	mu    sync.Mutex
-	m     map[string]cached
-}
-
-type cached struct {
-	t       Tenant
-	fetched time.Time
+	src Reader
+	m   *ttlcache.Cache[string, Tenant]
 }
 
 // NewCache returns a cache in front of src, timed by clk.
 func NewCache(src Reader, clk clock.Clock) *Cache {
-	return &Cache{src: src, clock: clk, m: map[string]cached{}}
+	return &Cache{src: src, m: ttlcache.New[string, Tenant](clk, maxCached)}
 }
 
 // Get returns a tenant's settings, from the cache while they are fresh. Errors: ErrNotFound.
 func (c *Cache) Get(ctx context.Context, id string) (Tenant, error) {
-	now := c.clock.Now()
-	c.mu.Lock()
-	e, ok := c.m[id]
-	c.mu.Unlock()
-	// A clock set back (tests, /_local/clock) makes an entry stale rather than eternal.
-	if ok && now.Sub(e.fetched) < CacheTTL && !now.Before(e.fetched) {
-		return e.t, nil
+	if t, ok := c.m.Get(id, CacheTTL); ok {
+		return t, nil
 	}
 	t, err := c.src.Get(ctx, id)
 	if err != nil {
 		return Tenant{}, err
 	}
-	c.mu.Lock()
-	c.m[id] = cached{t: t, fetched: now}
-	c.mu.Unlock()
+	c.m.Put(id, t)
 	return t, nil
 }
 
